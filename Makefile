@@ -1,0 +1,45 @@
+# Thin wrappers: CI (.ci/run) and developers run the same commands.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench demo clean
+
+help:
+	@echo "make venv   - create .venv and install wanglai[test] (editable)"
+	@echo "make run    - start the server (http://127.0.0.1:8080, SQLite under ./data)"
+	@echo "make test   - run the test suite against SQLite and a throwaway PostgreSQL"
+	@echo "              (extra pytest args: make test ARGS='-k foo'; LINT=1 to lint first)"
+	@echo "make lint   - ruff check, ruff format --check, mypy"
+	@echo "make bench  - run bench/run.py"
+	@echo "make demo   - run the demo"
+	@echo "make clean  - remove data/ and build artifacts (keeps .venv)"
+
+venv: $(STAMP)
+
+# pip only re-runs when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+run: venv
+	$(BIN)/wanglai serve
+
+test:
+	bash scripts/test.sh $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench && $(BIN)/mypy
+
+bench: venv
+	$(BIN)/python bench/run.py
+
+demo: venv
+	$(BIN)/wanglai demo
+
+clean:
+	rm -rf data build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,162 @@
+"""The one container: builds every component once from ``Settings`` and owns their lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from wanglai.bus.local import Bus, LocalBus
+from wanglai.carrier.sms import ConsoleChannel, SmsChannel
+from wanglai.domain.clock import Clock, SystemClock
+from wanglai.gateway.endpoint import APP_KEY, Router
+from wanglai.gateway.errors import error_middleware
+from wanglai.gateway.hub import Hub
+from wanglai.gateway.metrics import Metrics
+from wanglai.services.accounts import AccountService
+from wanglai.services.messaging import MessagingService
+from wanglai.services.sync import SyncService
+from wanglai.settings import Settings
+from wanglai.store import migrate
+from wanglai.store.database import Database, connect
+
+log = logging.getLogger("wanglai")
+
+# The newest migration; a test checks it against the version files. Knowing it lets a server
+# whose SQLite database is current start without importing Alembic.
+SCHEMA_HEAD = "0001_spine"
+
+
+class Container:
+    """Every service, built once. Tests build one with a ManualClock and a temp database."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        bus: Bus | None = None,
+        sms: SmsChannel | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db: Database = connect(settings.database_url)
+        self.bus: Bus = bus or LocalBus()
+        self.sms: SmsChannel = sms or ConsoleChannel(settings.sms_log)
+        self.metrics = Metrics()
+        self.hub = Hub(self.metrics, settings.send_queue_frames)
+        pepper = settings.code_pepper or _pepper(settings.data_dir)
+        self.accounts = AccountService(
+            self.db, self.clock, self.sms, self.bus, pepper, settings.default_region,
+            settings.max_devices,
+        )
+        self.messaging = MessagingService(self.db, self.clock, self.bus)
+        self.sync = SyncService(self.db, self.clock)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
+        await self.db.start()
+        self.db.on_batch(self.metrics.observe_batch)
+        await self.bus.start()
+        self.bus.subscribe(self.hub.deliver)
+
+    async def close(self) -> None:
+        await self.hub.close_all()
+        await self.bus.close()
+        await self.db.close()
+
+
+def _pepper(data_dir: Path) -> bytes:
+    """A per-installation secret for hashing login codes, made on first start."""
+    import secrets
+
+    path = data_dir / "code_pepper"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def routers() -> list[Router]:
+    from wanglai.gateway import routes_accounts, routes_messaging
+
+    return [routes_accounts.router, routes_messaging.router]
+
+
+def make_app(container: Container) -> web.Application:
+    from wanglai.gateway import openapi, routes_ops, ws
+
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=container.settings.max_media_bytes + 4096
+    )
+    app[APP_KEY] = container
+    for router in routers():
+        router.install(app, container)
+    app.router.add_get("/v1/ws", ws.websocket)
+    routes_ops.install(app, container)
+    openapi.install(app, routers())
+
+    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
+        await container.start()
+        sweeper = asyncio.create_task(_sweep_idle(container), name="idle-sweeper")
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await container.close()
+
+    app.cleanup_ctx.append(lifespan)
+    return app
+
+
+async def _sweep_idle(container: Container) -> None:
+    """Close connections that stopped pinging; one loop for all, no timer per connection."""
+    interval = container.settings.heartbeat_s
+    while True:
+        await asyncio.sleep(interval)
+        closed = container.hub.close_idle(3 * interval)
+        if closed:
+            log.info("closed %d idle connections", closed)
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until SIGINT/SIGTERM; prints where it listens once it accepts connections."""
+    started = time.perf_counter()
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(_serve(settings, started))
+
+
+async def _serve(settings: Settings, started: float) -> None:
+    import signal
+
+    container = Container(settings)
+    runner = web.AppRunner(make_app(container), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
+    await site.start()
+    ms = (time.perf_counter() - started) * 1000
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"wanglai ready in {ms:.0f} ms on {base}\n"
+        f"  API docs   {base}/docs   (OpenAPI: {base}/openapi.json)\n"
+        f"  WebSocket  ws://{settings.host}:{settings.port}/v1/ws\n"
+        f"  metrics    {base}/metrics\n"
+        f"  database   {settings.database_url}\n"
+        f"  log in     POST {base}/v1/auth/code with {{\"phone\": \"+8613800138000\"}};"
+        f" the code is written to {settings.sms_log}, or run `wanglai chat`",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()

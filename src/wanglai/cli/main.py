@@ -1,0 +1,35 @@
+"""The command line: ``wanglai serve | demo | chat | admin``."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from wanglai.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Wanglai server and tools.")
+
+
+@app.callback()
+def main() -> None:
+    """Wanglai: messaging, contacts and sync on a durable per-user event log."""
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (WANGLAI_HOST, default 127.0.0.1)"),
+    port: int = typer.Option(None, help="Port (WANGLAI_PORT, default 8080)"),
+) -> None:
+    """Run the server (SQLite under ./data unless WANGLAI_DATABASE_URL says otherwise)."""
+    from wanglai.app import serve as run
+    from wanglai.logs import setup
+
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = Settings.from_env(**overrides)
+    setup(json_lines=settings.log_json, level=logging.INFO)
+    run(settings)

@@ -1,0 +1,151 @@
+"""The route table: each endpoint declares its body and response types once.
+
+The same declarations drive request decoding (msgspec, so a wrong type is a clear 400), response
+encoding, authentication and the OpenAPI document (``gateway/openapi.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from wanglai.domain.errors import Invalid, TooLarge
+from wanglai.services.accounts import Session
+
+APP_KEY: web.AppKey[Any] = web.AppKey("wanglai", object)
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    kind: type = int
+    required: bool = False
+    description: str = ""
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the request, the caller's session (if any) and the services."""
+
+    request: web.Request
+    session: Session
+    app: Any
+
+    def query_int(self, name: str, default: int | None = None) -> int | None:
+        raw = self.request.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise Invalid("invalid_" + name, f"'{name}' must be an integer.") from None
+
+    def match_int(self, name: str) -> int:
+        raw = self.request.match_info[name]
+        if not raw.isdigit() or len(raw) > 18:
+            from wanglai.domain.errors import NotFound
+
+            raise NotFound("not_found", f"No such {name.replace('_', ' ')}.")
+        return int(raw)
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: Any = None
+    response: Any = None
+    status: int = 200
+    auth: bool = True
+    tag: str = ""
+    query: tuple[Query, ...] = ()
+    errors: tuple[str, ...] = field(default_factory=tuple)
+    raw_body: str | None = None
+    """A non-JSON request body's media type (uploads); the handler reads it itself."""
+    raw_response: str | None = None
+
+
+class Router:
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        body: Any = None,
+        response: Any = None,
+        status: int = 200,
+        auth: bool = True,
+        tag: str = "",
+        query: tuple[Query, ...] = (),
+        raw_body: str | None = None,
+        raw_response: str | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(method, path, fn, summary, body, response, status, auth, tag, query,
+                         raw_body=raw_body, raw_response=raw_response)
+            )
+            return fn
+
+        return register
+
+    def install(self, app: web.Application, container: Any) -> None:
+        for ep in self.endpoints:
+            app.router.add_route(ep.method, ep.path, _wrap(ep, container))
+
+
+def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    decoder = msgspec.json.Decoder(ep.body) if ep.body is not None else None
+    limit = container.settings.max_body_bytes
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        session = Session(0, 0)
+        if ep.auth:
+            session = await container.accounts.authenticate(bearer(request))
+        ctx = Ctx(request, session, container)
+        if decoder is not None:
+            if request.content_length is not None and request.content_length > limit:
+                raise TooLarge("body_too_large", f"Request bodies are limited to {limit} bytes.")
+            raw = await request.read()
+            if not raw:
+                raise Invalid("missing_body", "Send a JSON body.")
+            try:
+                body = decoder.decode(raw)
+            except msgspec.ValidationError as exc:
+                raise Invalid("invalid_body", str(exc)) from None
+            except msgspec.DecodeError:
+                raise Invalid("malformed_json", "The body is not valid JSON.") from None
+            result = await ep.handler(ctx, body)
+        else:
+            result = await ep.handler(ctx)
+        if isinstance(result, web.StreamResponse):
+            return result
+        if ep.status == 204:
+            return web.Response(status=204)
+        return web.Response(
+            body=_encode(result), status=ep.status, content_type="application/json"
+        )
+
+    return handle
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip()
+    return request.query.get("token") or None

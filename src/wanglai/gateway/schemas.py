@@ -1,0 +1,58 @@
+"""Request bodies of the REST API (responses are the views in ``services/views.py``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+Phone = Annotated[str, msgspec.Meta(min_length=1, max_length=32, examples=["+8613800138000"])]
+
+
+class CodeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Phone
+
+
+class CodeSent(msgspec.Struct):
+    phone: str
+    expires_in: int
+    channel: str
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Phone
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
+    device_name: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    about: str | None = None
+    dm_policy: str | None = None
+
+
+class DirectRequest(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: int
+
+
+class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    kind: str
+    body: dict[str, Any]
+    reply_to: int | None = None
+
+
+class EditRequest(msgspec.Struct, forbid_unknown_fields=True):
+    body: dict[str, Any]
+
+
+class ReadRequest(msgspec.Struct, forbid_unknown_fields=True):
+    seq: int
+
+
+class Ok(msgspec.Struct):
+    ok: bool = True
+
+
+class ConversationRef(msgspec.Struct):
+    id: int

@@ -1,0 +1,154 @@
+"""The WebSocket endpoint ``/v1/ws``: live events out, sends, reads, typing and pings in.
+
+Frames are JSON objects tagged by ``t``; docs/protocol.md lists them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from wanglai.domain.errors import Invalid, WanglaiError
+from wanglai.gateway.endpoint import APP_KEY, bearer
+from wanglai.gateway.hub import Connection
+
+log = logging.getLogger("wanglai.ws")
+MAX_FRAME = 64 * 1024
+MAX_IN_FLIGHT = 256
+CLOSE_PROTOCOL = 4002
+
+
+class SendFrame(msgspec.Struct, tag="send", tag_field="t"):
+    id: str
+    conv: int
+    kind: str
+    body: dict[str, Any]
+    reply_to: int | None = None
+
+
+class ReadFrame(msgspec.Struct, tag="read", tag_field="t"):
+    conv: int
+    seq: int
+
+
+class TypingFrame(msgspec.Struct, tag="typing", tag_field="t"):
+    conv: int
+
+
+class PingFrame(msgspec.Struct, tag="ping", tag_field="t"):
+    pass
+
+
+class CursorFrame(msgspec.Struct, tag="cursor", tag_field="t"):
+    seq: int
+
+
+ClientFrame = SendFrame | ReadFrame | TypingFrame | PingFrame | CursorFrame
+_decode = msgspec.json.Decoder(ClientFrame).decode
+_encode = msgspec.json.Encoder().encode
+PONG = b'{"t":"pong"}'
+
+
+def _error(code: str, message: str, frame_id: str | None = None) -> bytes:
+    payload: dict[str, Any] = {"t": "error", "code": code, "message": message}
+    if frame_id is not None:
+        payload["id"] = frame_id
+    return _encode(payload)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    app = request.app[APP_KEY]
+    session = await app.accounts.authenticate(bearer(request))
+    ws = web.WebSocketResponse(
+        autoping=True, heartbeat=None, max_msg_size=MAX_FRAME, compress=False
+    )
+    await ws.prepare(request)
+    conn = Connection(app.hub, ws, session.user_id, session.device_id)
+    app.hub.add(conn)
+    try:
+        head = await app.sync.head(session.user_id)
+        hello = {
+            "t": "hello",
+            "user": session.user_id,
+            "device": session.device_id,
+            "head": head,
+            "heartbeat": app.settings.heartbeat_s,
+            "queue": app.hub.queue_limit,
+        }
+        conn.push(_encode(hello))
+        async for msg in ws:
+            conn.last_seen = time.monotonic()
+            if msg.type == WSMsgType.TEXT:
+                data = msg.data.encode() if isinstance(msg.data, str) else msg.data
+                conn.bytes_in += len(data)
+                app.metrics.frames_in.inc()
+                _dispatch(app, conn, data)
+            elif msg.type == WSMsgType.BINARY:
+                conn.push(_error("unsupported_frame", "Send JSON text frames."))
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        app.hub.remove(conn)
+        conn.closed = True
+        conn.cancel_tasks()
+    return ws
+
+
+def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
+    try:
+        frame = _decode(data)
+    except msgspec.ValidationError as exc:
+        conn.push(_error("invalid_frame", str(exc)))
+        return
+    except msgspec.DecodeError:
+        conn.push(_error("malformed_frame", "Frames are JSON objects with a 't' field."))
+        return
+    if isinstance(frame, PingFrame):
+        conn.push(PONG)
+    elif isinstance(frame, SendFrame):
+        if len(conn.tasks) >= MAX_IN_FLIGHT:
+            conn.push(_error("too_many_in_flight", "Wait for acks before sending more.", frame.id))
+            return
+        conn.spawn(_send(app, conn, frame))
+    elif isinstance(frame, ReadFrame):
+        conn.spawn(_guard(conn, app.messaging.mark_read(conn.user_id, frame.conv, frame.seq)))
+    elif isinstance(frame, TypingFrame):
+        conn.spawn(_guard(conn, app.messaging.typing(conn.user_id, frame.conv)))
+    else:
+        conn.spawn(_guard(conn, app.sync.save_cursor(conn.device_id, max(0, frame.seq))))
+
+
+async def _send(app: Any, conn: Connection, frame: SendFrame) -> None:
+    try:
+        view = await app.messaging.send(
+            conn.user_id, frame.conv, frame.id, frame.kind, frame.body, frame.reply_to
+        )
+    except WanglaiError as exc:
+        conn.push(_error(exc.code, exc.message, frame.id))
+        return
+    except Exception:
+        log.exception("send failed")
+        conn.push(_error("internal", "The message was not stored; retry.", frame.id))
+        return
+    app.metrics.messages.labels(view.kind).inc()
+    conn.push(
+        b'{"t":"ack","id":%s,"conv":%d,"seq":%d,"at":%d}'
+        % (_encode(frame.id), view.conv, view.seq, view.at)
+    )
+
+
+async def _guard(conn: Connection, work: Any) -> None:
+    try:
+        await work
+    except WanglaiError as exc:
+        conn.push(_error(exc.code, exc.message))
+    except Exception:
+        log.exception("frame failed")
+        conn.push(_error("internal", "Something broke on our side; it was logged."))
+
+
+__all__ = ["CLOSE_PROTOCOL", "ClientFrame", "Invalid", "websocket"]

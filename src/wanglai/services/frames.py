@@ -1,0 +1,43 @@
+"""Server-to-client frames, built once per event and shared by every socket that gets them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from wanglai.services.views import EventView, MessageView
+
+_encode = msgspec.json.Encoder().encode
+
+
+def event_frame(event: EventView) -> bytes:
+    """``{"t":"event", …the event's fields…}``: the same event object sync returns, tagged."""
+    return b'{"t":"event",' + _encode(event)[1:]
+
+
+def message_event_frames(
+    kind: str, message: MessageView, deliveries: list[tuple[int, int]], at: int
+) -> list[tuple[int, bytes]]:
+    """One frame per (user, seq); the message is encoded once for all of them."""
+    body = _encode(message)
+    head = b'{"t":"event","type":"' + kind.encode() + b'","at":%d,"conv":%d,"message":' % (
+        at,
+        message.conv,
+    )
+    tail = body + b',"seq":'
+    return [(uid, head + tail + b"%d}" % seq) for uid, seq in deliveries]
+
+
+def data_event_frames(
+    kind: str, data: dict[str, Any], conv: int | None, deliveries: list[tuple[int, int]], at: int
+) -> list[tuple[int, bytes]]:
+    return [
+        (uid, event_frame(EventView(seq=seq, type=kind, at=at, conv=conv, data=data)))
+        for uid, seq in deliveries
+    ]
+
+
+def ephemeral_frame(kind: str, **fields: Any) -> bytes:
+    """A frame with no seq (typing indicators): not logged, not replayed by sync."""
+    return _encode({"t": kind, **fields})

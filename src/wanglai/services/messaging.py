@@ -1,0 +1,196 @@
+"""Conversations and messages: open a direct chat, send, page history, recall, edit, read, search.
+
+Every change lands in the members' event logs inside the same transaction as the change itself;
+the frames go out on the bus only after that transaction is committed.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from wanglai.bus.local import Bus, Envelope
+from wanglai.domain import content as content_rules
+from wanglai.domain import editing
+from wanglai.domain.clock import Clock
+from wanglai.domain.errors import Conflict, Invalid, NotFound
+from wanglai.domain.policy import PeerFacts, check_direct, check_send
+from wanglai.services import frames
+from wanglai.services.views import ConversationView, MessageView, conversation_view, message_view
+from wanglai.store import conversations, messages
+from wanglai.store.database import Database
+from wanglai.store.messages import Appended
+from wanglai.store.sql import Row
+
+_encode_json = msgspec.json.Encoder().encode
+MAX_CLIENT_ID = 64
+
+
+def _positive(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 2**62:
+        raise Invalid("invalid_" + name, f"'{name}' must be a positive integer.")
+    return value
+
+
+class MessagingService:
+    def __init__(self, db: Database, clock: Clock, bus: Bus) -> None:
+        self.db = db
+        self.clock = clock
+        self.bus = bus
+
+    async def publish(self, kind: str, appended: Appended) -> MessageView:
+        """Push a committed message change to every member's sockets."""
+        view = message_view(appended.message)
+        if appended.deliveries:
+            out = frames.message_event_frames(kind, view, appended.deliveries, view.at)
+            await self.bus.publish([Envelope(uid, frame) for uid, frame in out])
+        return view
+
+    async def open_direct(self, user_id: int, peer_id: object) -> int:
+        """The direct conversation with ``peer_id``, created if the peer may be messaged."""
+        peer = _positive(peer_id, "user_id")
+        if peer == user_id:
+            raise Invalid("cannot_message_self", "Pick someone other than yourself.")
+        facts = await self.db.read(conversations.peer_facts, user_id, peer)
+        if facts is None:
+            raise NotFound("user_not_found", "No such user.")
+        check_direct(PeerFacts(bool(facts[0]), bool(facts[1]), bool(facts[2]), str(facts[3])))
+        conv_id, _created = await self.db.write(
+            conversations.open_direct, user_id, peer, self.clock.now_ms()
+        )
+        return conv_id
+
+    async def send(
+        self,
+        user_id: int,
+        conv_id: object,
+        client_id: object,
+        kind: object,
+        body: object,
+        reply_to: object = None,
+    ) -> MessageView:
+        """Store a message durably and deliver it; a retry with the same client id is answered
+        with the first message (409 if the retry carries a different message)."""
+        conv = _positive(conv_id, "conv")
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
+            raise Invalid("invalid_client_id", "'client_id' is a string of 1 to 64 characters.")
+        content = content_rules.validate(kind, body)
+        reply = None if reply_to is None else _positive(reply_to, "reply_to")
+        body_json = _encode_json(content.body).decode()
+        appended = await self.db.write(
+            messages.append,
+            conv,
+            user_id,
+            client_id,
+            content.kind,
+            body_json,
+            content.search_text,
+            reply,
+            content.media,
+            content.mentions_all,
+            self.clock.now_ms(),
+            check_send,
+        )
+        if appended.duplicate:
+            first = appended.message
+            if (int(first[0]), str(first[4]), str(first[5])) != (conv, content.kind, body_json):
+                raise Conflict(
+                    "client_id_reused", "This client_id was used for a different message."
+                )
+            return message_view(first)
+        return await self.publish("message", appended)
+
+    async def history(
+        self, user_id: int, conv_id: int, before: int | None, limit: int
+    ) -> list[MessageView]:
+        if not 1 <= limit <= 200:
+            raise Invalid("invalid_limit", "'limit' is between 1 and 200.")
+        member = await self.db.read(conversations.membership, conv_id, user_id)
+        if member is None:
+            raise NotFound("conversation_not_found", "No such conversation.")
+        rows = await self.db.read(
+            messages.history, conv_id, before or 2**62, limit, int(member[2])
+        )
+        return [message_view(r) for r in rows]
+
+    async def recall(self, user_id: int, conv_id: int, seq: int) -> MessageView:
+        now = self.clock.now_ms()
+
+        def authorize(message: Row, role: str | None) -> None:
+            editing.check_recall(
+                user_id, role, int(message[2]), int(message[7]), message[9] is not None, now
+            )
+
+        appended = await self.db.write(
+            messages.change, conv_id, seq, user_id, "message.recall", None, None, now, authorize
+        )
+        return await self.publish("message.recall", appended)
+
+    async def edit(self, user_id: int, conv_id: int, seq: int, body: object) -> MessageView:
+        now = self.clock.now_ms()
+        content = content_rules.validate("text", body)
+
+        def authorize(message: Row, role: str | None) -> None:
+            if role is None:
+                raise NotFound("message_not_found", "No such message.")
+            editing.check_edit(
+                user_id, int(message[2]), str(message[4]), int(message[7]),
+                message[9] is not None, now,
+            )
+
+        appended = await self.db.write(
+            messages.change,
+            conv_id,
+            seq,
+            user_id,
+            "message.edit",
+            _encode_json(content.body).decode(),
+            content.search_text,
+            now,
+            authorize,
+        )
+        return await self.publish("message.edit", appended)
+
+    async def mark_read(self, user_id: int, conv_id: int, seq: object) -> int:
+        """Move the read pointer; the user's other devices and a direct peer hear of it."""
+        upto = _positive(seq, "seq")
+        now = self.clock.now_ms()
+        result = await self.db.write(conversations.mark_read, conv_id, user_id, upto, now)
+        if result is None:
+            raise NotFound("conversation_not_found", "No such conversation.")
+        read_seq, deliveries = result
+        if deliveries:
+            data = {"conv": conv_id, "user": user_id, "seq": read_seq}
+            out = frames.data_event_frames("read", data, conv_id, deliveries, now)
+            await self.bus.publish([Envelope(uid, frame) for uid, frame in out])
+        return read_seq
+
+    async def typing(self, user_id: int, conv_id: object) -> None:
+        conv = _positive(conv_id, "conv")
+        ids = await self.db.read(conversations.member_ids, conv)
+        if user_id not in ids:
+            raise NotFound("conversation_not_found", "No such conversation.")
+        frame = frames.ephemeral_frame("typing", conv=conv, user=user_id)
+        await self.bus.publish([Envelope(uid, frame) for uid in ids if uid != user_id])
+
+    async def conversations(self, user_id: int, limit: int = 200) -> list[ConversationView]:
+        rows = await self.db.read(conversations.list_for_user, user_id, limit)
+        return [conversation_view(r) for r in rows]
+
+    async def conversation(self, user_id: int, conv_id: int) -> ConversationView:
+        for view in await self.conversations(user_id, 10_000):
+            if view.id == conv_id:
+                return view
+        raise NotFound("conversation_not_found", "No such conversation.")
+
+    async def search(
+        self, user_id: int, query: str, conv_id: int | None, limit: int
+    ) -> list[MessageView]:
+        needle = query.strip()
+        if not 1 <= len(needle) <= 100:
+            raise Invalid("invalid_query", "Search for 1 to 100 characters.")
+        if not 1 <= limit <= 100:
+            raise Invalid("invalid_limit", "'limit' is between 1 and 100.")
+        scope = None if conv_id is None else [conv_id]
+        rows = await self.db.read(messages.search, user_id, needle, scope, limit)
+        return [message_view(r) for r in rows]
+

@@ -1,0 +1,61 @@
+"""Settings, read once from the environment (``WANGLAI_*``) with defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else int(raw)
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    database_url: str = ""
+    sms_channel: str = "console"
+    default_region: str = "CN"
+    code_pepper: bytes = b""
+    max_devices: int = 6
+    heartbeat_s: int = 60
+    """What the server asks clients for; a connection silent for 3x this long is closed."""
+    send_queue_frames: int = 2048
+    """Frames a connection may have waiting before it counts as a slow consumer and is closed."""
+    max_body_bytes: int = 64 * 1024
+    max_media_bytes: int = 20 * 1024 * 1024
+    phonebook_max: int = 5000
+    log_json: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'wanglai.db'}"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {
+            "host": env.get("WANGLAI_HOST", "127.0.0.1"),
+            "port": _int("WANGLAI_PORT", 8080),
+            "data_dir": Path(env.get("WANGLAI_DATA_DIR", "data")),
+            "database_url": env.get("WANGLAI_DATABASE_URL", ""),
+            "sms_channel": env.get("WANGLAI_SMS_CHANNEL", "console"),
+            "default_region": env.get("WANGLAI_DEFAULT_REGION", "CN"),
+            "code_pepper": env.get("WANGLAI_CODE_PEPPER", "").encode(),
+            "heartbeat_s": _int("WANGLAI_HEARTBEAT_S", 60),
+            "log_json": env.get("WANGLAI_LOG_JSON", "") in ("1", "true"),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def sms_log(self) -> Path:
+        return self.data_dir / "sms.log"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"

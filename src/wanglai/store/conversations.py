@@ -1,0 +1,162 @@
+"""Conversations and their members: direct pairs, groups, read pointers, the conversation list."""
+
+from __future__ import annotations
+
+from wanglai.store import events
+from wanglai.store.sql import Op, Row, Values, all_rows, execute, one, scalar
+
+
+def direct_key(a: int, b: int) -> str:
+    low, high = sorted((a, b))
+    return f"{low}:{high}"
+
+
+def open_direct(user_id: int, peer_id: int, now_ms: int) -> Op[tuple[int, bool]]:
+    """The direct conversation of two users, created if missing; returns (id, created)."""
+    key = direct_key(user_id, peer_id)
+    found = yield from scalar("SELECT id FROM conversations WHERE direct_key = ?", key)
+    if found is not None:
+        return int(found), False
+    row = yield from one(
+        "INSERT INTO conversations (kind, direct_key, title, announcement, approval_required,"
+        " seq, created_ms) VALUES ('direct', ?, '', '', 0, 0, ?) RETURNING id",
+        key,
+        now_ms,
+    )
+    assert row is not None
+    conv_id = int(row[0])
+    for uid in sorted({user_id, peer_id}):
+        yield from execute(
+            "INSERT INTO members (conv_id, user_id, role, joined_ms, from_seq, read_seq, muted)"
+            " VALUES (?, ?, 'member', ?, 0, 0, 0)",
+            conv_id,
+            uid,
+            now_ms,
+        )
+    return conv_id, True
+
+
+def conversation(conv_id: int) -> Op[Row | None]:
+    """id, kind, title, announcement, owner_id, approval_required, seq, created_ms."""
+    row = yield from one(
+        "SELECT id, kind, title, announcement, owner_id, approval_required, seq, created_ms"
+        " FROM conversations WHERE id = ?",
+        conv_id,
+    )
+    return row
+
+
+def membership(conv_id: int, user_id: int) -> Op[Row | None]:
+    """role, joined_ms, from_seq, read_seq, muted of a member, or None."""
+    row = yield from one(
+        "SELECT role, joined_ms, from_seq, read_seq, muted FROM members"
+        " WHERE conv_id = ? AND user_id = ?",
+        conv_id,
+        user_id,
+    )
+    return row
+
+
+def members(conv_id: int) -> Op[list[Row]]:
+    """user_id, role, joined_ms, read_seq, muted of every member."""
+    rows = yield from all_rows(
+        "SELECT user_id, role, joined_ms, read_seq, muted FROM members WHERE conv_id = ?"
+        " ORDER BY joined_ms, user_id",
+        conv_id,
+    )
+    return rows
+
+
+def member_ids(conv_id: int) -> Op[list[int]]:
+    rows = yield from all_rows("SELECT user_id FROM members WHERE conv_id = ?", conv_id)
+    return [int(r[0]) for r in rows]
+
+
+def peer_facts(user_id: int, peer_id: int) -> Op[Row | None]:
+    """blocked_by_me, blocked_by_peer, friends, peer_dm_policy (None if the peer is unknown)."""
+    row = yield from one(
+        "SELECT"
+        " (SELECT COUNT(*) FROM blocks WHERE user_id = ? AND blocked_id = ?),"
+        " (SELECT COUNT(*) FROM blocks WHERE user_id = ? AND blocked_id = ?),"
+        " (SELECT COUNT(*) FROM friendships WHERE user_id = ? AND friend_id = ?),"
+        " u.dm_policy FROM users u WHERE u.id = ?",
+        user_id,
+        peer_id,
+        peer_id,
+        user_id,
+        user_id,
+        peer_id,
+        peer_id,
+    )
+    return row
+
+
+def list_for_user(user_id: int, limit: int) -> Op[list[Row]]:
+    """The user's conversations, most recently active first.
+
+    Columns: id, kind, title, seq, read_seq, muted, role, unread, peer_id, then the last
+    message's seq, sender_id, kind, body, created_ms, recalled_ms (NULLs when empty).
+    """
+    rows = yield from all_rows(
+        "SELECT c.id, c.kind, c.title, c.seq, m.read_seq, m.muted, m.role,"
+        " (SELECT COUNT(*) FROM messages x WHERE x.conv_id = c.id AND x.seq > m.read_seq"
+        "   AND x.seq > m.from_seq AND x.sender_id <> ? AND x.recalled_ms IS NULL),"
+        " (SELECT p.user_id FROM members p WHERE p.conv_id = c.id AND p.user_id <> ?"
+        "   AND c.kind = 'direct' LIMIT 1),"
+        " l.seq, l.sender_id, l.kind, l.body, l.created_ms, l.recalled_ms"
+        " FROM members m JOIN conversations c ON c.id = m.conv_id"
+        " LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = c.seq"
+        " WHERE m.user_id = ? ORDER BY COALESCE(l.created_ms, c.created_ms) DESC, c.id DESC"
+        " LIMIT ?",
+        user_id,
+        user_id,
+        user_id,
+        limit,
+    )
+    return rows
+
+
+def set_read(conv_id: int, user_id: int, seq: int) -> Op[int]:
+    """Move the read pointer forward (never back); returns rows changed."""
+    changed = yield from execute(
+        "UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?",
+        seq,
+        conv_id,
+        user_id,
+        seq,
+    )
+    return changed
+
+
+def shared_conversation_ids(user_id: int, conv_ids: list[int]) -> Op[set[int]]:
+    rows = yield from all_rows(
+        "SELECT conv_id FROM members WHERE user_id = ? AND conv_id = ANY(?)",
+        user_id,
+        Values(conv_ids),
+    )
+    return {int(r[0]) for r in rows}
+
+
+def mark_read(
+    conv_id: int, user_id: int, seq: int, now: int
+) -> Op[tuple[int, list[tuple[int, int]]] | None]:
+    """Move the user's read pointer up to ``seq``; returns (read seq, event deliveries).
+
+    The user's own devices hear of it (to clear unread counts); in a direct conversation the
+    peer does too (a read receipt). None when the user is not a member.
+    """
+    member = yield from membership(conv_id, user_id)
+    if member is None:
+        return None
+    conv = yield from conversation(conv_id)
+    assert conv is not None
+    upto = min(seq, int(conv[6]))
+    changed = yield from set_read(conv_id, user_id, upto)
+    if not changed:
+        return max(upto, int(member[3])), []
+    audience = [user_id]
+    if str(conv[1]) == "direct":
+        audience = yield from member_ids(conv_id)
+    data = f'{{"conv":{conv_id},"user":{user_id},"seq":{upto}}}'
+    deliveries = yield from events.append(audience, "read", conv_id, None, data, now)
+    return upto, deliveries

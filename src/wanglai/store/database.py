@@ -1,0 +1,392 @@
+"""The two database drivers behind one interface, with a group-commit writer for each.
+
+``read(fn, *args)`` runs a query function on a snapshot. ``write(fn, *args)`` queues it for the
+writer, which runs everything queued together in one transaction and commits it to disk (SQLite
+WAL with ``synchronous=FULL``; a PostgreSQL commit) before any caller is answered. When one
+function in a batch fails, the batch is rolled back and each function is run again in its own
+transaction, so one caller's bad input never costs another caller its write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
+
+from wanglai.store.sql import Op, Stmt, Values
+
+T = TypeVar("T")
+log = logging.getLogger("wanglai.store")
+
+OpFn = Callable[..., Op[Any]]
+BatchObserver = Callable[[int, float], None]
+
+
+class _Job(Generic[T]):
+    __slots__ = ("args", "fn", "future")
+
+    def __init__(self, fn: Callable[..., Op[T]], args: tuple[Any, ...], future: asyncio.Future[T]):
+        self.fn = fn
+        self.args = args
+        self.future = future
+
+
+class Database:
+    """What services and the store see of a database."""
+
+    dialect = "none"
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def read(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        raise NotImplementedError
+
+    async def write(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        raise NotImplementedError
+
+    def on_batch(self, observer: BatchObserver) -> None:
+        """Call ``observer(size, seconds)`` after each committed batch (for metrics)."""
+        self._observers.append(observer)
+
+    def __init__(self) -> None:
+        self._observers: list[BatchObserver] = []
+
+    def _observe(self, size: int, seconds: float) -> None:
+        for observer in self._observers:
+            observer(size, seconds)
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+@lru_cache(maxsize=4096)
+def _sqlite_text(sql: str, shape: tuple[int, ...]) -> str:
+    """Expand ``= ANY(?)`` into ``IN (?, …)``; ``shape`` gives each list parameter's length."""
+    if not shape:
+        return sql
+    parts = sql.split("?")
+    out = [parts[0]]
+    list_index = 0
+    for i, part in enumerate(parts[1:]):
+        length = shape[i] if i < len(shape) else -1
+        if length >= 0:
+            head = out[-1]
+            cut = head.rstrip()
+            if not cut.upper().endswith("= ANY("):
+                raise ValueError(f"list parameter {i} must be written '= ANY(?)': {sql}")
+            out[-1] = cut[: -len("= ANY(")] + "IN ("
+            out.append(", ".join("?" * length) if length else "NULL")
+            list_index += 1
+        else:
+            out.append("?")
+        out.append(part)
+    return "".join(out)
+
+
+def _sqlite_params(params: Sequence[Any]) -> tuple[str, tuple[int, ...], list[Any]]:
+    shape: list[int] = []
+    flat: list[Any] = []
+    has_list = False
+    for p in params:
+        if isinstance(p, Values):
+            has_list = True
+            shape.append(len(p))
+            flat.extend(p)
+        else:
+            shape.append(-1)
+            flat.append(p)
+    return ("", tuple(shape) if has_list else (), flat)
+
+
+def _run_sqlite(conn: sqlite3.Connection, fn: Callable[..., Op[T]], args: tuple[Any, ...]) -> T:
+    gen = fn(*args)
+    result: Any = None
+    try:
+        while True:
+            stmt: Stmt = gen.send(result)
+            if stmt.mode == "many":
+                conn.executemany(stmt.sql, stmt.params)
+                result = None
+                continue
+            _, shape, flat = _sqlite_params(stmt.params)
+            cur = conn.execute(_sqlite_text(stmt.sql, shape), flat)
+            if stmt.mode == "exec":
+                result = cur.rowcount
+            elif stmt.mode == "one":
+                result = cur.fetchone()
+                cur.close()
+            else:
+                result = cur.fetchall()
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def _sqlite_connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class SqliteDatabase(Database):
+    """SQLite in WAL mode: one writer thread doing group commit, a small pool of reader threads."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, max_batch: int = 2000, readers: int = 2) -> None:
+        super().__init__()
+        self.path = path
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-read")
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        writer = _sqlite_connect(self.path)
+        self._thread = threading.Thread(
+            target=self._writer, args=(writer,), name="sqlite-writer", daemon=True
+        )
+        self._thread.start()
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+            self._thread = None
+        self._readers.shutdown(wait=True)
+
+    async def read(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_sync, fn, args)
+
+    def _read_sync(self, fn: Callable[..., Op[T]], args: tuple[Any, ...]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _sqlite_connect(self.path)
+            self._local.conn = conn
+        conn.execute("BEGIN")
+        try:
+            return _run_sqlite(conn, fn, args)
+        finally:
+            conn.execute("COMMIT")
+
+    async def write(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        if self._thread is None:
+            raise RuntimeError("database is not started")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Job(fn, args, future))
+        return await future
+
+    def _writer(self, conn: sqlite3.Connection) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch: list[_Job[Any]] = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            started = time.perf_counter()
+            outcomes = self._commit_batch(conn, batch)
+            elapsed = time.perf_counter() - started
+            loop.call_soon_threadsafe(_settle, outcomes)
+            loop.call_soon_threadsafe(self._observe, len(batch), elapsed)
+        conn.close()
+
+    def _commit_batch(
+        self, conn: sqlite3.Connection, batch: list[_Job[Any]]
+    ) -> list[tuple[_Job[Any], bool, Any]]:
+        conn.execute("BEGIN IMMEDIATE")
+        results: list[tuple[_Job[Any], bool, Any]] = []
+        try:
+            for job in batch:
+                results.append((job, True, _run_sqlite(conn, job.fn, job.args)))
+            conn.execute("COMMIT")
+            return results
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            if len(batch) == 1:
+                return [(batch[0], False, exc)]
+        return [_alone_sqlite(conn, job) for job in batch]
+
+
+def _alone_sqlite(conn: sqlite3.Connection, job: _Job[Any]) -> tuple[_Job[Any], bool, Any]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        value = _run_sqlite(conn, job.fn, job.args)
+    except Exception as exc:
+        conn.execute("ROLLBACK")
+        return (job, False, exc)
+    conn.execute("COMMIT")
+    return (job, True, value)
+
+
+def _settle(outcomes: list[tuple[_Job[Any], bool, Any]]) -> None:
+    for job, ok, value in outcomes:
+        if job.future.done():
+            continue
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@lru_cache(maxsize=4096)
+def _pg_text(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+async def _run_pg(conn: Any, fn: Callable[..., Op[T]], args: tuple[Any, ...]) -> T:
+    gen = fn(*args)
+    result: Any = None
+    try:
+        while True:
+            stmt: Stmt = gen.send(result)
+            text = _pg_text(stmt.pg_sql or stmt.sql)
+            params = [list(p) if isinstance(p, Values) else p for p in stmt.params]
+            if stmt.mode == "many":
+                await conn.executemany(text, stmt.params)
+                result = None
+            elif stmt.mode == "exec":
+                status = await conn.execute(text, *params)
+                tail = status.rsplit(" ", 1)[-1]
+                result = int(tail) if tail.isdigit() else 0
+            elif stmt.mode == "one":
+                result = await conn.fetchrow(text, *params)
+            else:
+                result = await conn.fetch(text, *params)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+class PostgresDatabase(Database):
+    """asyncpg pool; writers take batches from one queue, each batch one transaction."""
+
+    dialect = "postgresql"
+
+    def __init__(self, dsn: str, max_batch: int = 500, writers: int = 2, pool_size: int = 8):
+        super().__init__()
+        self.dsn = dsn
+        self.max_batch = max_batch
+        self.writers = writers
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        import asyncpg
+
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self.pool_size + self.writers
+        )
+        self._tasks = [
+            asyncio.create_task(self._writer(), name=f"pg-writer-{i}") for i in range(self.writers)
+        ]
+
+    async def close(self) -> None:
+        for _ in self._tasks:
+            await self._queue.put(None)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def read(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        async with self._pool.acquire() as conn:
+            return await _run_pg(conn, fn, args)
+
+    async def write(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(fn, args, future))
+        return await future
+
+    async def _writer(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch: list[_Job[Any]] = [first]
+            stop = False
+            while len(batch) < self.max_batch and not self._queue.empty():
+                job = self._queue.get_nowait()
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            started = time.perf_counter()
+            try:
+                async with self._pool.acquire() as conn:
+                    outcomes = await self._commit_batch(conn, batch)
+            except Exception as exc:  # connection lost: every caller in the batch hears it
+                outcomes = [(job, False, exc) for job in batch]
+            _settle(outcomes)
+            self._observe(len(batch), time.perf_counter() - started)
+            if stop:
+                return
+
+    async def _commit_batch(
+        self, conn: Any, batch: list[_Job[Any]]
+    ) -> list[tuple[_Job[Any], bool, Any]]:
+        try:
+            results: list[tuple[_Job[Any], bool, Any]] = []
+            async with conn.transaction():
+                for job in batch:
+                    results.append((job, True, await _run_pg(conn, job.fn, job.args)))
+            return results
+        except Exception:
+            pass
+        outcomes: list[tuple[_Job[Any], bool, Any]] = []
+        for job in batch:
+            try:
+                async with conn.transaction():
+                    value = await _run_pg(conn, job.fn, job.args)
+                outcomes.append((job, True, value))
+            except Exception as exc:
+                outcomes.append((job, False, exc))
+        return outcomes
+
+
+def connect(url: str) -> Database:
+    """Build the driver for a ``sqlite:///path`` or ``postgresql://…`` URL."""
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(url[len("sqlite:///") :])
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://…")

@@ -1,0 +1,66 @@
+"""Each user's event log: append events under the user's next sequence numbers, read them back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wanglai.store.sql import Op, Row, Values, all_rows, many, scalar
+
+MESSAGE_KINDS = ("message", "message.edit", "message.recall")
+
+
+def append(
+    user_ids: Sequence[int],
+    kind: str,
+    conv_id: int | None,
+    ref: int | None,
+    payload: str | None,
+    now_ms: int,
+) -> Op[list[tuple[int, int]]]:
+    """Append one event to each user's log; returns ``(user_id, seq)`` for each."""
+    unique = sorted(set(user_ids))
+    if not unique:
+        return []
+    rows = yield from all_rows(
+        "UPDATE users SET seq = seq + 1 WHERE id = ANY(?) RETURNING id, seq", Values(unique)
+    )
+    seqs = [(int(r[0]), int(r[1])) for r in rows]
+    yield from many(
+        "INSERT INTO events (user_id, seq, kind, conv_id, ref, payload, created_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(uid, seq, kind, conv_id, ref, payload, now_ms) for uid, seq in seqs],
+    )
+    return seqs
+
+
+def head(user_id: int) -> Op[int]:
+    """The user's newest sequence number (0 when the log is empty)."""
+    value = yield from scalar("SELECT seq FROM users WHERE id = ?", user_id)
+    return int(value or 0)
+
+
+def since(user_id: int, after: int, limit: int) -> Op[list[Row]]:
+    """Events after ``after``, oldest first, joined to the message they refer to (if any).
+
+    Columns: seq, kind, conv_id, ref, payload, created_ms, then the message's
+    sender_id, client_id, kind, body, reply_to, created_ms, edited_ms, recalled_ms.
+    """
+    rows = yield from all_rows(
+        "SELECT e.seq, e.kind, e.conv_id, e.ref, e.payload, e.created_ms,"
+        " m.sender_id, m.client_id, m.kind, m.body, m.reply_to, m.created_ms, m.edited_ms,"
+        " m.recalled_ms"
+        " FROM events e LEFT JOIN messages m ON e.ref IS NOT NULL"
+        " AND m.conv_id = e.conv_id AND m.seq = e.ref"
+        " WHERE e.user_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?",
+        user_id,
+        after,
+        limit,
+    )
+    return rows
+
+
+def page(user_id: int, after: int, limit: int) -> Op[tuple[list[Row], int]]:
+    """A page of events and the log's head, read from one snapshot."""
+    rows = yield from since(user_id, after, limit)
+    newest = yield from head(user_id)
+    return rows, newest

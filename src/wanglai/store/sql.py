@@ -1,0 +1,60 @@
+"""Queries as plain generators: a store function yields statements and gets their results back.
+
+Every query lives in ``store/``. A query function is written once, with ``?`` placeholders and
+``= ANY(?)`` for lists, and runs on both SQLite and PostgreSQL: the driver (``store/database.py``)
+executes each yielded :class:`Stmt` and sends the result back into the generator, the way a
+sans-I/O protocol hands bytes to whoever does the I/O. Queries compose with ``yield from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+Row = Sequence[Any]
+Mode = Literal["exec", "one", "all", "many"]
+Op = Generator["Stmt", Any, T]
+
+
+class Values(list[Any]):
+    """A list parameter, written in SQL as ``col = ANY(?)`` (SQLite gets ``col IN (?, ?, …)``)."""
+
+
+@dataclass(slots=True, frozen=True)
+class Stmt:
+    mode: Mode
+    sql: str
+    params: Sequence[Any]
+    pg_sql: str | None = None
+    """Text to use on PostgreSQL where the two dialects cannot share one."""
+
+
+def execute(sql: str, *params: Any, pg_sql: str | None = None) -> Op[int]:
+    """Run a statement; returns the number of rows it changed."""
+    count = yield Stmt("exec", sql, params, pg_sql)
+    return int(count)
+
+
+def one(sql: str, *params: Any, pg_sql: str | None = None) -> Op[Row | None]:
+    """Run a query; returns its first row or ``None``."""
+    row = yield Stmt("one", sql, params, pg_sql)
+    return row  # type: ignore[no-any-return]
+
+
+def all_rows(sql: str, *params: Any, pg_sql: str | None = None) -> Op[list[Row]]:
+    """Run a query; returns every row."""
+    rows = yield Stmt("all", sql, params, pg_sql)
+    return list(rows)
+
+
+def many(sql: str, rows: Sequence[Sequence[Any]], pg_sql: str | None = None) -> Op[None]:
+    """Run one statement for each parameter row (``executemany``)."""
+    if rows:
+        yield Stmt("many", sql, rows, pg_sql)
+
+
+def scalar(sql: str, *params: Any, pg_sql: str | None = None) -> Op[Any]:
+    row = yield from one(sql, *params, pg_sql=pg_sql)
+    return None if row is None else row[0]
