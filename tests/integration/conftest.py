@@ -1,0 +1,86 @@
+"""Services wired to a real database (SQLite and PostgreSQL) on a manual clock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wanglai.app import Container
+from wanglai.bus.local import Envelope, LocalBus
+from wanglai.domain.clock import ManualClock
+from wanglai.services.accounts import Session
+from wanglai.settings import Settings
+
+
+class RecordingSms:
+    """The SMS channel tests read codes from (the console channel is tested on its own)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, to: str, text: str) -> None:
+        self.sent.append((to, text))
+
+    def last_code(self, to: str) -> str:
+        for number, text in reversed(self.sent):
+            if number == to:
+                match = re.search(r"\b(\d{6})\b", text)
+                assert match is not None
+                return match.group(1)
+        raise AssertionError(f"no SMS to {to}")
+
+
+class Delivered:
+    """Collects what the bus delivered, per user, like a connection hub would."""
+
+    def __init__(self) -> None:
+        self.frames: list[Envelope] = []
+
+    def __call__(self, envelopes: object) -> None:
+        self.frames.extend(envelopes)  # type: ignore[arg-type]
+
+    def for_user(self, user_id: int) -> list[bytes]:
+        return [e.frame for e in self.frames if e.user_id == user_id and not e.close_device]
+
+
+@dataclass
+class World:
+    container: Container
+    clock: ManualClock
+    sms: RecordingSms
+    delivered: Delivered
+    _next_phone: int = 13800138000
+
+    async def user(self, name: str = "") -> Session:
+        """A freshly registered, logged-in user with a new number."""
+        self._next_phone += 1
+        phone = f"+86{self._next_phone}"
+        return await self.login(phone, name)
+
+    async def login(self, phone: str, name: str = "", device: str = "test") -> Session:
+        accounts = self.container.accounts
+        await accounts.request_code(phone, f"10.0.{self._next_phone % 250}.1")
+        result = await accounts.login(phone, self.sms.last_code(phone), device)
+        session = Session(result.user.id, result.device_id)
+        if name:
+            await accounts.update_profile(session, name=name)
+        return session
+
+
+@pytest.fixture
+async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    clock = ManualClock()
+    sms = RecordingSms()
+    settings = Settings(data_dir=tmp_path, database_url=db_url, code_pepper=b"test-pepper")
+    container = Container(settings, clock=clock, bus=LocalBus(), sms=sms)
+    await container.start()
+    delivered = Delivered()
+    container.bus.subscribe(delivered)
+    try:
+        yield World(container, clock, sms, delivered)
+    finally:
+        await container.close()
