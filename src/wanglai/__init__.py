@@ -1,3 +1,3 @@
-"""Wanglai: messaging, social and wallet platform run by an operator and an internet company together."""
+"""Wanglai: messaging, social and wallet platform of an operator and an internet company."""
 
 __version__ = "0.1.0"

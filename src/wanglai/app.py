@@ -19,6 +19,9 @@ from wanglai.gateway.errors import error_middleware
 from wanglai.gateway.hub import Hub
 from wanglai.gateway.metrics import Metrics
 from wanglai.services.accounts import AccountService
+from wanglai.services.contacts import ContactService
+from wanglai.services.groups import GroupService
+from wanglai.services.media import MediaService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.sync import SyncService
 from wanglai.settings import Settings
@@ -51,11 +54,21 @@ class Container:
         self.hub = Hub(self.metrics, settings.send_queue_frames)
         pepper = settings.code_pepper or _pepper(settings.data_dir)
         self.accounts = AccountService(
-            self.db, self.clock, self.sms, self.bus, pepper, settings.default_region,
+            self.db,
+            self.clock,
+            self.sms,
+            self.bus,
+            pepper,
+            settings.default_region,
             settings.max_devices,
         )
         self.messaging = MessagingService(self.db, self.clock, self.bus)
         self.sync = SyncService(self.db, self.clock)
+        self.contacts = ContactService(
+            self.db, self.clock, self.bus, settings.default_region, settings.phonebook_max
+        )
+        self.groups = GroupService(self.db, self.clock, self.bus, self.messaging)
+        self.media = MediaService(self.db, self.clock, settings.media_dir, settings.max_media_bytes)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -83,9 +96,21 @@ def _pepper(data_dir: Path) -> bytes:
 
 
 def routers() -> list[Router]:
-    from wanglai.gateway import routes_accounts, routes_messaging
+    from wanglai.gateway import (
+        routes_accounts,
+        routes_contacts,
+        routes_groups,
+        routes_media,
+        routes_messaging,
+    )
 
-    return [routes_accounts.router, routes_messaging.router]
+    return [
+        routes_accounts.router,
+        routes_contacts.router,
+        routes_messaging.router,
+        routes_groups.router,
+        routes_media.router,
+    ]
 
 
 def make_app(container: Container) -> web.Application:
@@ -150,7 +175,7 @@ async def _serve(settings: Settings, started: float) -> None:
         f"  WebSocket  ws://{settings.host}:{settings.port}/v1/ws\n"
         f"  metrics    {base}/metrics\n"
         f"  database   {settings.database_url}\n"
-        f"  log in     POST {base}/v1/auth/code with {{\"phone\": \"+8613800138000\"}};"
+        f'  log in     POST {base}/v1/auth/code with {{"phone": "+8613800138000"}};'
         f" the code is written to {settings.sms_log}, or run `wanglai chat`",
         flush=True,
     )

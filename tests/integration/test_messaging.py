@@ -113,7 +113,10 @@ async def test_recall_and_edit_windows(world: World) -> None:
         await m.edit(alice.user_id, conv, late.seq, {"text": "too late"})
     page = await world.container.sync.since(bob.user_id, 0)
     assert [e.type for e in page.events] == [
-        "message", "message.edit", "message.recall", "message",
+        "message",
+        "message.edit",
+        "message.recall",
+        "message",
     ]
     # sync shows the current state of a message: the recalled one is a tombstone
     assert page.events[0].message is not None and page.events[0].message.recalled
@@ -132,8 +135,9 @@ async def test_read_pointer_and_unread(world: World) -> None:
     assert await m.mark_read(bob.user_id, conv, 99) == 3
     [view] = await m.conversations(bob.user_id)
     assert view.unread == 0
-    receipts = [e for e in (await world.container.sync.since(alice.user_id, 0)).events
-                if e.type == "read"]
+    receipts = [
+        e for e in (await world.container.sync.since(alice.user_id, 0)).events if e.type == "read"
+    ]
     assert receipts and receipts[-1].data == {"conv": conv, "user": bob.user_id, "seq": 3}
 
 

@@ -122,5 +122,3 @@ def validate(kind: object, body: object) -> Content:
 def system_body(notice: str, **fields: Any) -> dict[str, Any]:
     """A system notice (joins, renames …); ``notice`` names what happened."""
     return {"notice": notice, **fields}
-
-

@@ -34,12 +34,27 @@ class SendHistory:
 def check_send(policy: OtpPolicy, history: SendHistory, now_ms: int) -> None:
     """Raise ``RateLimited`` when another code may not be sent now."""
     checks = (
-        (history.number, policy.sends_per_number, policy.window_ms, "otp_number_limit",
-         "Too many codes for this number; wait before asking again."),
-        (history.address, policy.sends_per_address, policy.address_window_ms, "otp_address_limit",
-         "Too many codes from this address; wait before asking again."),
-        (history.prefix, policy.sends_per_prefix, policy.window_ms, "otp_prefix_limit",
-         "Too many codes to this number range right now; try again later."),
+        (
+            history.number,
+            policy.sends_per_number,
+            policy.window_ms,
+            "otp_number_limit",
+            "Too many codes for this number; wait before asking again.",
+        ),
+        (
+            history.address,
+            policy.sends_per_address,
+            policy.address_window_ms,
+            "otp_address_limit",
+            "Too many codes from this address; wait before asking again.",
+        ),
+        (
+            history.prefix,
+            policy.sends_per_prefix,
+            policy.window_ms,
+            "otp_prefix_limit",
+            "Too many codes to this number range right now; try again later.",
+        ),
     )
     for stamps, limit, window, code, message in checks:
         recent = sorted(t for t in stamps if t > now_ms - window)

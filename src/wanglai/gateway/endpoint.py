@@ -97,8 +97,20 @@ class Router:
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, fn, summary, body, response, status, auth, tag, query,
-                         raw_body=raw_body, raw_response=raw_response)
+                Endpoint(
+                    method,
+                    path,
+                    fn,
+                    summary,
+                    body,
+                    response,
+                    status,
+                    auth,
+                    tag,
+                    query,
+                    raw_body=raw_body,
+                    raw_response=raw_response,
+                )
             )
             return fn
 
@@ -137,9 +149,7 @@ def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web
             return result
         if ep.status == 204:
             return web.Response(status=204)
-        return web.Response(
-            body=_encode(result), status=ep.status, content_type="application/json"
-        )
+        return web.Response(body=_encode(result), status=ep.status, content_type="application/json")
 
     return handle
 

@@ -76,13 +76,15 @@ def _operation(ep: Endpoint, by_type: dict[Any, Any]) -> dict[str, Any]:
         for name in _path_params(ep.path)
     ]
     for q in ep.query:
-        params.append({
-            "name": q.name,
-            "in": "query",
-            "required": q.required,
-            "description": q.description,
-            "schema": {"type": _TYPE_NAMES.get(q.kind, "string")},
-        })
+        params.append(
+            {
+                "name": q.name,
+                "in": "query",
+                "required": q.required,
+                "description": q.description,
+                "schema": {"type": _TYPE_NAMES.get(q.kind, "string")},
+            }
+        )
     if params:
         op["parameters"] = params
     if ep.body is not None:
@@ -135,7 +137,8 @@ for (const [tag, ops] of Object.entries(byTag)) {
   for (const [method, path, op] of ops) {
     const d = document.createElement('div'); d.className = 'op';
     const head = document.createElement('div');
-    const m = document.createElement('span'); m.className = 'm'; m.textContent = method.toUpperCase();
+    const m = document.createElement('span'); m.className = 'm';
+    m.textContent = method.toUpperCase();
     const p = document.createElement('code'); p.textContent = path;
     head.append(m, p, ' — ' + op.summary); d.append(head);
     const det = document.createElement('details'); const s = document.createElement('summary');

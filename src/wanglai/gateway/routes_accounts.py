@@ -19,8 +19,13 @@ class LoginResponse(msgspec.Struct):
 
 
 @router.route(
-    "POST", "/v1/auth/code", "Send a login code by SMS", body=CodeRequest, response=CodeSent,
-    auth=False, tag="auth",
+    "POST",
+    "/v1/auth/code",
+    "Send a login code by SMS",
+    body=CodeRequest,
+    response=CodeSent,
+    auth=False,
+    tag="auth",
 )
 async def request_code(ctx: Ctx, body: CodeRequest) -> CodeSent:
     address = ctx.request.remote or "unknown"
@@ -29,8 +34,13 @@ async def request_code(ctx: Ctx, body: CodeRequest) -> CodeSent:
 
 
 @router.route(
-    "POST", "/v1/auth/login", "Log in with the code; opens a device session",
-    body=LoginRequest, response=LoginResponse, auth=False, tag="auth",
+    "POST",
+    "/v1/auth/login",
+    "Log in with the code; opens a device session",
+    body=LoginRequest,
+    response=LoginResponse,
+    auth=False,
+    tag="auth",
 )
 async def login(ctx: Ctx, body: LoginRequest) -> LoginResponse:
     result = await ctx.app.accounts.login(body.phone, body.code, body.device_name)
@@ -49,8 +59,12 @@ async def me(ctx: Ctx) -> MeView:
 
 
 @router.route(
-    "PATCH", "/v1/me", "Change your name, about text or who may message you",
-    body=ProfileUpdate, response=MeView, tag="profile",
+    "PATCH",
+    "/v1/me",
+    "Change your name, about text or who may message you",
+    body=ProfileUpdate,
+    response=MeView,
+    tag="profile",
 )
 async def update_me(ctx: Ctx, body: ProfileUpdate) -> MeView:
     return await ctx.app.accounts.update_profile(  # type: ignore[no-any-return]
@@ -58,21 +72,26 @@ async def update_me(ctx: Ctx, body: ProfileUpdate) -> MeView:
     )
 
 
-@router.route("GET", "/v1/users/{user_id}", "A user's public profile", response=UserView,
-              tag="profile")
+@router.route(
+    "GET", "/v1/users/{user_id}", "A user's public profile", response=UserView, tag="profile"
+)
 async def user(ctx: Ctx) -> UserView:
     return await ctx.app.accounts.user(ctx.match_int("user_id"))  # type: ignore[no-any-return]
 
 
-@router.route("GET", "/v1/devices", "Your logged-in devices", response=list[DeviceView],
-              tag="devices")
+@router.route(
+    "GET", "/v1/devices", "Your logged-in devices", response=list[DeviceView], tag="devices"
+)
 async def devices(ctx: Ctx) -> list[DeviceView]:
     return await ctx.app.accounts.devices(ctx.session)  # type: ignore[no-any-return]
 
 
 @router.route(
-    "DELETE", "/v1/devices/{device_id}", "Log a device out; its sockets close at once",
-    response=Ok, tag="devices",
+    "DELETE",
+    "/v1/devices/{device_id}",
+    "Log a device out; its sockets close at once",
+    response=Ok,
+    tag="devices",
 )
 async def revoke(ctx: Ctx) -> Ok:
     await ctx.app.accounts.revoke(ctx.session, ctx.match_int("device_id"))

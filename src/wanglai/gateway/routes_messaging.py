@@ -17,10 +17,15 @@ router = Router()
 
 
 @router.route(
-    "GET", "/v1/sync", "Events after your cursor, oldest first, in pages",
-    response=SyncPage, tag="sync",
-    query=(Query("since", int, True, "Your cursor: 0 or the 'next' of the last page"),
-           Query("limit", int, False, "Page size, 1..5000 (default 1000)")),
+    "GET",
+    "/v1/sync",
+    "Events after your cursor, oldest first, in pages",
+    response=SyncPage,
+    tag="sync",
+    query=(
+        Query("since", int, True, "Your cursor: 0 or the 'next' of the last page"),
+        Query("limit", int, False, "Page size, 1..5000 (default 1000)"),
+    ),
 )
 async def sync(ctx: Ctx) -> SyncPage:
     since = ctx.query_int("since", 0) or 0
@@ -30,24 +35,34 @@ async def sync(ctx: Ctx) -> SyncPage:
 
 
 @router.route(
-    "GET", "/v1/conversations", "Your conversations, most recent first",
-    response=list[ConversationView], tag="conversations",
+    "GET",
+    "/v1/conversations",
+    "Your conversations, most recent first",
+    response=list[ConversationView],
+    tag="conversations",
 )
 async def conversations(ctx: Ctx) -> list[ConversationView]:
     return await ctx.app.messaging.conversations(ctx.session.user_id)  # type: ignore[no-any-return]
 
 
 @router.route(
-    "POST", "/v1/conversations/direct", "Open (or find) the direct conversation with a user",
-    body=DirectRequest, response=ConversationRef, tag="conversations",
+    "POST",
+    "/v1/conversations/direct",
+    "Open (or find) the direct conversation with a user",
+    body=DirectRequest,
+    response=ConversationRef,
+    tag="conversations",
 )
 async def open_direct(ctx: Ctx, body: DirectRequest) -> ConversationRef:
     return ConversationRef(await ctx.app.messaging.open_direct(ctx.session.user_id, body.user_id))
 
 
 @router.route(
-    "GET", "/v1/conversations/{conv_id}", "One of your conversations",
-    response=ConversationView, tag="conversations",
+    "GET",
+    "/v1/conversations/{conv_id}",
+    "One of your conversations",
+    response=ConversationView,
+    tag="conversations",
 )
 async def conversation(ctx: Ctx) -> ConversationView:
     return await ctx.app.messaging.conversation(  # type: ignore[no-any-return]
@@ -56,10 +71,15 @@ async def conversation(ctx: Ctx) -> ConversationView:
 
 
 @router.route(
-    "GET", "/v1/conversations/{conv_id}/messages", "Page backwards through history",
-    response=list[MessageView], tag="messages",
-    query=(Query("before", int, False, "Only messages with a smaller seq"),
-           Query("limit", int, False, "1..200 (default 50)")),
+    "GET",
+    "/v1/conversations/{conv_id}/messages",
+    "Page backwards through history",
+    response=list[MessageView],
+    tag="messages",
+    query=(
+        Query("before", int, False, "Only messages with a smaller seq"),
+        Query("limit", int, False, "1..200 (default 50)"),
+    ),
 )
 async def history(ctx: Ctx) -> list[MessageView]:
     return await ctx.app.messaging.history(  # type: ignore[no-any-return]
@@ -71,13 +91,21 @@ async def history(ctx: Ctx) -> list[MessageView]:
 
 
 @router.route(
-    "POST", "/v1/conversations/{conv_id}/messages",
+    "POST",
+    "/v1/conversations/{conv_id}/messages",
     "Send a message (acknowledged once durable; retries with the same client_id are safe)",
-    body=SendRequest, response=MessageView, status=201, tag="messages",
+    body=SendRequest,
+    response=MessageView,
+    status=201,
+    tag="messages",
 )
 async def send(ctx: Ctx, body: SendRequest) -> MessageView:
     view = await ctx.app.messaging.send(
-        ctx.session.user_id, ctx.match_int("conv_id"), body.client_id, body.kind, body.body,
+        ctx.session.user_id,
+        ctx.match_int("conv_id"),
+        body.client_id,
+        body.kind,
+        body.body,
         body.reply_to,
     )
     ctx.app.metrics.messages.labels(view.kind).inc()
@@ -85,9 +113,11 @@ async def send(ctx: Ctx, body: SendRequest) -> MessageView:
 
 
 @router.route(
-    "POST", "/v1/conversations/{conv_id}/messages/{seq}/recall",
+    "POST",
+    "/v1/conversations/{conv_id}/messages/{seq}/recall",
     "Recall a message (yours within 2 minutes; admins any in their group)",
-    response=MessageView, tag="messages",
+    response=MessageView,
+    tag="messages",
 )
 async def recall(ctx: Ctx) -> MessageView:
     return await ctx.app.messaging.recall(  # type: ignore[no-any-return]
@@ -96,8 +126,11 @@ async def recall(ctx: Ctx) -> MessageView:
 
 
 @router.route(
-    "PATCH", "/v1/conversations/{conv_id}/messages/{seq}",
-    "Edit your text message (within 24 hours)", body=EditRequest, response=MessageView,
+    "PATCH",
+    "/v1/conversations/{conv_id}/messages/{seq}",
+    "Edit your text message (within 24 hours)",
+    body=EditRequest,
+    response=MessageView,
     tag="messages",
 )
 async def edit(ctx: Ctx, body: EditRequest) -> MessageView:
@@ -107,8 +140,12 @@ async def edit(ctx: Ctx, body: EditRequest) -> MessageView:
 
 
 @router.route(
-    "POST", "/v1/conversations/{conv_id}/read", "Mark messages up to seq as read",
-    body=ReadRequest, response=ReadRequest, tag="messages",
+    "POST",
+    "/v1/conversations/{conv_id}/read",
+    "Mark messages up to seq as read",
+    body=ReadRequest,
+    response=ReadRequest,
+    tag="messages",
 )
 async def read(ctx: Ctx, body: ReadRequest) -> ReadRequest:
     seq = await ctx.app.messaging.mark_read(ctx.session.user_id, ctx.match_int("conv_id"), body.seq)
@@ -116,19 +153,28 @@ async def read(ctx: Ctx, body: ReadRequest) -> ReadRequest:
 
 
 @router.route(
-    "POST", "/v1/conversations/{conv_id}/typing", "Tell the others you are typing (not stored)",
-    response=None, status=204, tag="messages",
+    "POST",
+    "/v1/conversations/{conv_id}/typing",
+    "Tell the others you are typing (not stored)",
+    response=None,
+    status=204,
+    tag="messages",
 )
 async def typing(ctx: Ctx) -> None:
     await ctx.app.messaging.typing(ctx.session.user_id, ctx.match_int("conv_id"))
 
 
 @router.route(
-    "GET", "/v1/search", "Search the text of messages in your conversations",
-    response=list[MessageView], tag="messages",
-    query=(Query("q", str, True, "Text to find (1..100 characters)"),
-           Query("conv", int, False, "Only this conversation"),
-           Query("limit", int, False, "1..100 (default 20)")),
+    "GET",
+    "/v1/search",
+    "Search the text of messages in your conversations",
+    response=list[MessageView],
+    tag="messages",
+    query=(
+        Query("q", str, True, "Text to find (1..100 characters)"),
+        Query("conv", int, False, "Only this conversation"),
+        Query("limit", int, False, "1..100 (default 20)"),
+    ),
 )
 async def search(ctx: Ctx) -> list[MessageView]:
     return await ctx.app.messaging.search(  # type: ignore[no-any-return]

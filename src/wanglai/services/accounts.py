@@ -148,9 +148,7 @@ class AccountService:
             raise Invalid("invalid_about", "About text is at most 280 characters.")
         if dm_policy is not None and dm_policy not in DM_POLICIES:
             raise Invalid("invalid_dm_policy", "dm_policy is 'friends' or 'anyone'.")
-        row = await self.db.write(
-            accounts.update_profile, session.user_id, name, about, dm_policy
-        )
+        row = await self.db.write(accounts.update_profile, session.user_id, name, about, dm_policy)
         if row is None:
             raise NotFound("user_not_found", "No such user.")
         return me_view(row)
@@ -160,4 +158,3 @@ class AccountService:
         if row is None:
             raise NotFound("user_not_found", "No such user.")
         return user_view(row)
-

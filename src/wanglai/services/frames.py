@@ -21,9 +21,14 @@ def message_event_frames(
 ) -> list[tuple[int, bytes]]:
     """One frame per (user, seq); the message is encoded once for all of them."""
     body = _encode(message)
-    head = b'{"t":"event","type":"' + kind.encode() + b'","at":%d,"conv":%d,"message":' % (
-        at,
-        message.conv,
+    head = (
+        b'{"t":"event","type":"'
+        + kind.encode()
+        + b'","at":%d,"conv":%d,"message":'
+        % (
+            at,
+            message.conv,
+        )
     )
     tail = body + b',"seq":'
     return [(uid, head + tail + b"%d}" % seq) for uid, seq in deliveries]

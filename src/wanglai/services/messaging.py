@@ -107,9 +107,7 @@ class MessagingService:
         member = await self.db.read(conversations.membership, conv_id, user_id)
         if member is None:
             raise NotFound("conversation_not_found", "No such conversation.")
-        rows = await self.db.read(
-            messages.history, conv_id, before or 2**62, limit, int(member[2])
-        )
+        rows = await self.db.read(messages.history, conv_id, before or 2**62, limit, int(member[2]))
         return [message_view(r) for r in rows]
 
     async def recall(self, user_id: int, conv_id: int, seq: int) -> MessageView:
@@ -133,8 +131,12 @@ class MessagingService:
             if role is None:
                 raise NotFound("message_not_found", "No such message.")
             editing.check_edit(
-                user_id, int(message[2]), str(message[4]), int(message[7]),
-                message[9] is not None, now,
+                user_id,
+                int(message[2]),
+                str(message[4]),
+                int(message[7]),
+                message[9] is not None,
+                now,
             )
 
         appended = await self.db.write(
@@ -193,4 +195,3 @@ class MessagingService:
         scope = None if conv_id is None else [conv_id]
         rows = await self.db.read(messages.search, user_id, needle, scope, limit)
         return [message_view(r) for r in rows]
-

@@ -43,4 +43,3 @@ class SyncService:
 
     async def save_cursor(self, device_id: int, cursor: int | None) -> None:
         await self.db.write(accounts.touch_device, device_id, self.clock.now_ms(), cursor)
-

@@ -51,8 +51,9 @@ def ensure_user(phone: str, name: str, now_ms: int) -> Op[tuple[Row, bool]]:
     return created, True
 
 
-def update_profile(user_id: int, name: str | None, about: str | None, dm_policy: str | None
-                   ) -> Op[Row | None]:
+def update_profile(
+    user_id: int, name: str | None, about: str | None, dm_policy: str | None
+) -> Op[Row | None]:
     if name is not None:
         yield from execute("UPDATE users SET name = ? WHERE id = ?", name, user_id)
     if about is not None:
@@ -89,8 +90,9 @@ def active_devices(user_id: int) -> Op[list[Row]]:
     return rows
 
 
-def add_device(user_id: int, token_hash: bytes, name: str, now_ms: int, limit: int
-               ) -> Op[tuple[int, list[int]]]:
+def add_device(
+    user_id: int, token_hash: bytes, name: str, now_ms: int, limit: int
+) -> Op[tuple[int, list[int]]]:
     """Create a device session; the oldest sessions beyond ``limit`` are revoked.
 
     Returns the new device id and the ids of the devices revoked to make room.
@@ -225,7 +227,5 @@ def hits_since(buckets: list[str], since_ms: int) -> Op[dict[str, list[int]]]:
 
 def record_hits(buckets: list[str], now_ms: int, forget_before_ms: int) -> Op[None]:
     for bucket in buckets:
-        yield from execute(
-            "INSERT INTO rate_hits (bucket, at_ms) VALUES (?, ?)", bucket, now_ms
-        )
+        yield from execute("INSERT INTO rate_hits (bucket, at_ms) VALUES (?, ?)", bucket, now_ms)
     yield from execute("DELETE FROM rate_hits WHERE at_ms < ?", forget_before_ms)

@@ -1,0 +1,7 @@
+"""REST routes for groups. (Being written.)"""
+
+from __future__ import annotations
+
+from wanglai.gateway.endpoint import Router
+
+router = Router()
