@@ -14,6 +14,7 @@ from aiohttp import web
 from wanglai.bus.local import Bus, LocalBus
 from wanglai.carrier.sms import ConsoleChannel, SmsChannel
 from wanglai.domain.clock import Clock, SystemClock
+from wanglai.domain.otp import OtpPolicy
 from wanglai.gateway.endpoint import APP_KEY, Router
 from wanglai.gateway.errors import error_middleware
 from wanglai.gateway.hub import Hub
@@ -61,6 +62,11 @@ class Container:
             pepper,
             settings.default_region,
             settings.max_devices,
+            OtpPolicy(
+                sends_per_number=settings.otp_sends_per_number,
+                sends_per_address=settings.otp_sends_per_address,
+                sends_per_prefix=settings.otp_sends_per_prefix,
+            ),
         )
         self.messaging = MessagingService(self.db, self.clock, self.bus)
         self.sync = SyncService(self.db, self.clock)

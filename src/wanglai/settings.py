@@ -29,6 +29,10 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_media_bytes: int = 20 * 1024 * 1024
     phonebook_max: int = 5000
+    otp_sends_per_number: int = 3
+    otp_sends_per_address: int = 10
+    otp_sends_per_prefix: int = 30
+    """Login-code limits (SMS-pumping defence); raise them only for load tests."""
     log_json: bool = False
 
     def __post_init__(self) -> None:
@@ -47,6 +51,9 @@ class Settings:
             "default_region": env.get("WANGLAI_DEFAULT_REGION", "CN"),
             "code_pepper": env.get("WANGLAI_CODE_PEPPER", "").encode(),
             "heartbeat_s": _int("WANGLAI_HEARTBEAT_S", 60),
+            "otp_sends_per_number": _int("WANGLAI_OTP_SENDS_PER_NUMBER", 3),
+            "otp_sends_per_address": _int("WANGLAI_OTP_SENDS_PER_ADDRESS", 10),
+            "otp_sends_per_prefix": _int("WANGLAI_OTP_SENDS_PER_PREFIX", 30),
             "log_json": env.get("WANGLAI_LOG_JSON", "") in ("1", "true"),
         }
         values.update(overrides)
