@@ -52,7 +52,7 @@ class Container:
         self.bus: Bus = bus or LocalBus()
         self.sms: SmsChannel = sms or ConsoleChannel(settings.sms_log)
         self.metrics = Metrics()
-        self.hub = Hub(self.metrics, settings.send_queue_frames)
+        self.hub = Hub(self.metrics, settings.send_buffer_bytes)
         pepper = settings.code_pepper or _pepper(settings.data_dir)
         self.accounts = AccountService(
             self.db,

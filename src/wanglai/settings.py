@@ -24,8 +24,8 @@ class Settings:
     max_devices: int = 6
     heartbeat_s: int = 60
     """What the server asks clients for; a connection silent for 3x this long is closed."""
-    send_queue_frames: int = 2048
-    """Frames a connection may have waiting before it counts as a slow consumer and is closed."""
+    send_buffer_bytes: int = 1 << 20
+    """Bytes a connection may have unsent before it counts as a slow consumer and is closed."""
     max_body_bytes: int = 64 * 1024
     max_media_bytes: int = 20 * 1024 * 1024
     phonebook_max: int = 5000

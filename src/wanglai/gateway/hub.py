@@ -1,22 +1,26 @@
 """The process's open WebSocket connections, by user, and delivery of frames to them.
 
-Each connection has a bounded queue; a writer task exists only while frames are waiting, so an
-idle connection costs no task. A connection whose queue overflows is closed with code 4008; its
-client resyncs from its cursor when it reconnects, so nothing is lost and memory stays bounded.
+Frames for a connection are collected during one turn of the event loop and written to its
+transport with a single ``write`` at the end of the turn. The transport's buffer is the
+connection's queue, bounded in bytes: when a reader falls so far behind that the buffer passes
+``buffer_limit``, the connection is closed with code 4008, and its client resyncs from its cursor
+when it reconnects. Nothing is lost, and memory does not grow with a slow reader. No task or timer
+exists per connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from wanglai.bus.local import Envelope
 from wanglai.gateway.metrics import Metrics
+from wanglai.gateway.wsframe import text_frame
 
 CLOSE_IDLE = 4000
 CLOSE_REVOKED = 4003
@@ -32,52 +36,60 @@ class Connection:
         "device_id",
         "hub",
         "last_seen",
-        "queue",
+        "pending",
         "tasks",
+        "transport",
         "user_id",
-        "writer",
         "ws",
     )
 
-    def __init__(self, hub: Hub, ws: web.WebSocketResponse, user_id: int, device_id: int):
+    def __init__(
+        self,
+        hub: Hub,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        user_id: int,
+        device_id: int,
+    ) -> None:
         self.hub = hub
         self.ws = ws
+        self.transport = transport
         self.user_id = user_id
         self.device_id = device_id
-        self.queue: collections.deque[bytes] = collections.deque()
-        self.writer: asyncio.Task[None] | None = None
+        self.pending: list[bytes] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_seen = time.monotonic()
         self.closed = False
         self.bytes_in = 0
         self.bytes_out = 0
 
-    def push(self, frame: bytes) -> None:
+    def push(self, payload: bytes) -> None:
+        """Queue one JSON frame; it is written at the end of this turn of the event loop."""
         if self.closed:
             return
-        if len(self.queue) >= self.hub.queue_limit:
+        if not self.pending:
+            self.hub.schedule(self)
+        self.pending.append(text_frame(payload))
+
+    def flush(self) -> None:
+        frames, self.pending = self.pending, []
+        if self.closed or not frames:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            self.close(CLOSE_SHUTDOWN, "connection lost")
+            return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        transport.write(data)
+        self.bytes_out += len(data)
+        self.hub.metrics.frames_out.inc(len(frames))
+        if transport.get_write_buffer_size() > self.hub.buffer_limit:
             self.hub.metrics.slow_consumers.inc()
             self.close(CLOSE_SLOW, "slow consumer: resync from your cursor")
-            return
-        self.queue.append(frame)
-        if self.writer is None:
-            self.writer = asyncio.get_running_loop().create_task(self._drain())
 
-    async def _drain(self) -> None:
-        try:
-            while self.queue and not self.closed:
-                frame = self.queue.popleft()
-                self.bytes_out += len(frame)
-                await self.ws.send_frame(frame, WSMsgType.TEXT)
-                self.hub.metrics.frames_out.inc()
-        except (ConnectionError, RuntimeError):
-            self.close(CLOSE_SHUTDOWN, "connection lost")
-        finally:
-            self.writer = None
-
-    def spawn(self, coro: asyncio.Future[None] | asyncio.Task[None] | object) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a frame's work concurrently; the connection owns the task and cancels it on close."""
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -85,31 +97,34 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        self.queue.clear()
+        self.pending = []
         self.hub.remove(self)
-        ws = self.ws
-        task = asyncio.get_running_loop().create_task(_close(ws, code, reason))
+        task = asyncio.get_running_loop().create_task(_close(self.ws, self.transport, code, reason))
         self.hub.closers.add(task)
         task.add_done_callback(self.hub.closers.discard)
 
     def cancel_tasks(self) -> None:
         for task in list(self.tasks):
             task.cancel()
-        if self.writer is not None:
-            self.writer.cancel()
 
 
-async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> None:
+async def _close(
+    ws: web.WebSocketResponse, transport: asyncio.Transport, code: int, reason: str
+) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 5)
+    if not transport.is_closing():
+        transport.abort()
 
 
 class Hub:
-    def __init__(self, metrics: Metrics, queue_limit: int = 2048) -> None:
+    def __init__(self, metrics: Metrics, buffer_limit: int = 1 << 20) -> None:
         self.metrics = metrics
-        self.queue_limit = queue_limit
+        self.buffer_limit = buffer_limit
         self.by_user: dict[int, list[Connection]] = {}
         self.closers: set[asyncio.Task[None]] = set()
+        self._dirty: list[Connection] = []
+        self._scheduled = False
 
     def add(self, conn: Connection) -> None:
         self.by_user.setdefault(conn.user_id, []).append(conn)
@@ -126,8 +141,20 @@ class Hub:
     def count(self) -> int:
         return sum(len(c) for c in self.by_user.values())
 
+    def schedule(self, conn: Connection) -> None:
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        self._scheduled = False
+        for conn in dirty:
+            conn.flush()
+
     def deliver(self, envelopes: Sequence[Envelope]) -> None:
-        """Bus subscriber: put each frame on the queues of the user's connections here."""
+        """Bus subscriber: queue each frame on the user's connections in this process."""
         by_user = self.by_user
         for env in envelopes:
             conns = by_user.get(env.user_id)
@@ -153,4 +180,5 @@ class Hub:
         for conns in list(self.by_user.values()):
             for conn in list(conns):
                 conn.close(CLOSE_SHUTDOWN, "server shutting down")
-        await asyncio.sleep(0)
+        if self.closers:
+            await asyncio.wait(list(self.closers), timeout=6)

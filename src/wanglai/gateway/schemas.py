@@ -56,3 +56,26 @@ class Ok(msgspec.Struct):
 
 class ConversationRef(msgspec.Struct):
     id: int
+
+
+class GroupCreate(msgspec.Struct, forbid_unknown_fields=True):
+    title: str
+    members: list[int] = []
+
+
+class GroupUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    title: str | None = None
+    announcement: str | None = None
+    approval_required: bool | None = None
+
+
+class GroupInvite(msgspec.Struct, forbid_unknown_fields=True):
+    user_ids: list[int]
+
+
+class OwnerRequest(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: int
+
+
+class MuteRequest(msgspec.Struct, forbid_unknown_fields=True):
+    muted: bool

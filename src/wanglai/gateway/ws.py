@@ -12,14 +12,13 @@ from typing import Any
 import msgspec
 from aiohttp import WSMsgType, web
 
-from wanglai.domain.errors import Invalid, WanglaiError
+from wanglai.domain.errors import WanglaiError
 from wanglai.gateway.endpoint import APP_KEY, bearer
 from wanglai.gateway.hub import Connection
 
 log = logging.getLogger("wanglai.ws")
 MAX_FRAME = 64 * 1024
 MAX_IN_FLIGHT = 256
-CLOSE_PROTOCOL = 4002
 
 
 class SendFrame(msgspec.Struct, tag="send", tag_field="t"):
@@ -67,7 +66,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         autoping=True, heartbeat=None, max_msg_size=MAX_FRAME, compress=False
     )
     await ws.prepare(request)
-    conn = Connection(app.hub, ws, session.user_id, session.device_id)
+    transport = request.transport
+    if transport is None:
+        return ws
+    conn = Connection(app.hub, ws, transport, session.user_id, session.device_id)  # type: ignore[arg-type]
     app.hub.add(conn)
     try:
         head = await app.sync.head(session.user_id)
@@ -77,7 +79,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             "device": session.device_id,
             "head": head,
             "heartbeat": app.settings.heartbeat_s,
-            "queue": app.hub.queue_limit,
+            "buffer": app.hub.buffer_limit,
         }
         conn.push(_encode(hello))
         async for msg in ws:
@@ -149,6 +151,3 @@ async def _guard(conn: Connection, work: Any) -> None:
     except Exception:
         log.exception("frame failed")
         conn.push(_error("internal", "Something broke on our side; it was logged."))
-
-
-__all__ = ["CLOSE_PROTOCOL", "ClientFrame", "Invalid", "websocket"]

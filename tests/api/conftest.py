@@ -1,0 +1,112 @@
+"""The whole app served in-process on a real loopback socket, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from wanglai.app import Container, make_app
+from wanglai.bus.local import LocalBus
+from wanglai.domain.clock import ManualClock
+from wanglai.settings import Settings
+
+from ..integration.conftest import RecordingSms
+
+
+@dataclass
+class User:
+    id: int
+    phone: str
+    token: str
+    device_id: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Api:
+    server: TestServer
+    http: aiohttp.ClientSession
+    container: Container
+    clock: ManualClock
+    sms: RecordingSms
+    _phone: int = 13700000000
+    users: list[User] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        user: User | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        hdrs = dict(user.auth if user else {})
+        hdrs.update(headers or {})
+        async with self.http.request(
+            method, self.url(path), json=json, data=data, headers=hdrs
+        ) as resp:
+            body = await resp.read()
+            if resp.content_type == "application/json" and body:
+                import json as jsonlib
+
+                return resp.status, jsonlib.loads(body)
+            return resp.status, body
+
+    async def user(self, dm_policy: str = "anyone") -> User:
+        self._phone += 1
+        phone = f"+86{self._phone}"
+        status, _ = await self.call("POST", "/v1/auth/code", json={"phone": phone})
+        assert status == 200
+        status, body = await self.call(
+            "POST",
+            "/v1/auth/login",
+            json={"phone": phone, "code": self.sms.last_code(phone), "device_name": "t"},
+        )
+        assert status == 200, body
+        user = User(body["user"]["id"], phone, body["token"], body["device_id"])
+        status, _ = await self.call("PATCH", "/v1/me", user, json={"dm_policy": dm_policy})
+        assert status == 200
+        self.users.append(user)
+        return user
+
+    async def ws(self, user: User) -> aiohttp.ClientWebSocketResponse:
+        ws = await self.http.ws_connect(self.url("/v1/ws"), headers=user.auth)
+        hello = await ws.receive_json(timeout=5)
+        assert hello["t"] == "hello"
+        return ws
+
+
+@pytest.fixture
+def api_settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        code_pepper=b"p",
+        otp_sends_per_address=1000,
+        otp_sends_per_prefix=1000,
+    )
+
+
+@pytest.fixture
+async def api(api_settings: Settings) -> AsyncIterator[Api]:
+    clock = ManualClock()
+    sms = RecordingSms()
+    container = Container(api_settings, clock=clock, bus=LocalBus(), sms=sms)
+    server = TestServer(make_app(container), host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield Api(server, http, container, clock, sms)
+    await server.close()

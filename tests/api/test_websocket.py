@@ -1,0 +1,217 @@
+"""The WebSocket over a real socket: live events, acks, errors, revocation, slow consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+
+from wanglai.settings import Settings
+
+from .conftest import Api, User
+
+
+async def direct(api: Api, a: User, b: User) -> int:
+    status, conv = await api.call("POST", "/v1/conversations/direct", a, json={"user_id": b.id})
+    assert status == 200
+    return int(conv["id"])
+
+
+async def next_of(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict:  # type: ignore[type-arg]
+    while True:
+        frame = await ws.receive_json(timeout=5)
+        if frame["t"] == kind:
+            return frame  # type: ignore[no-any-return]
+
+
+async def test_send_ack_and_live_delivery_to_every_device(api: Api) -> None:
+    a, b = await api.user(), await api.user()
+    conv = await direct(api, a, b)
+    wa = await api.ws(a)
+    wb1, wb2 = await api.ws(b), await api.ws(b)
+    await wa.send_json(
+        {"t": "send", "id": "m1", "conv": conv, "kind": "text", "body": {"text": "hi"}}
+    )
+    ack = await next_of(wa, "ack")
+    assert ack == {"t": "ack", "id": "m1", "conv": conv, "seq": 1, "at": ack["at"]}
+    for ws in (wb1, wb2):
+        event = await next_of(ws, "event")
+        assert event["type"] == "message" and event["message"]["body"] == {"text": "hi"}
+    # the event carries the same seq that sync returns
+    _, page = await api.call("GET", "/v1/sync?since=0", b)
+    assert page["events"][0]["seq"] == event["seq"]
+    # a retry with the same id is acked with the same message, and nobody gets it twice
+    await wa.send_json(
+        {"t": "send", "id": "m1", "conv": conv, "kind": "text", "body": {"text": "hi"}}
+    )
+    assert (await next_of(wa, "ack"))["seq"] == 1
+    await wa.send_json({"t": "ping"})
+    assert (await next_of(wa, "pong")) == {"t": "pong"}
+    with pytest.raises(asyncio.TimeoutError):
+        while True:
+            frame = await wb1.receive_json(timeout=0.3)
+            assert frame["t"] != "event"
+    for ws in (wa, wb1, wb2):
+        await ws.close()
+
+
+async def test_typing_and_read_frames(api: Api) -> None:
+    a, b = await api.user(), await api.user()
+    conv = await direct(api, a, b)
+    wa, wb = await api.ws(a), await api.ws(b)
+    await wb.send_json({"t": "typing", "conv": conv})
+    assert await next_of(wa, "typing") == {"t": "typing", "conv": conv, "user": b.id}
+    await wa.send_json(
+        {"t": "send", "id": "x", "conv": conv, "kind": "text", "body": {"text": "read me"}}
+    )
+    await next_of(wb, "event")
+    await wb.send_json({"t": "read", "conv": conv, "seq": 1})
+    receipt = await next_of(wa, "event")
+    while receipt["type"] != "read":
+        receipt = await next_of(wa, "event")
+    assert receipt["data"] == {"conv": conv, "user": b.id, "seq": 1}
+    # typing is ephemeral: never in the log
+    _, page = await api.call("GET", "/v1/sync?since=0", a)
+    assert {e["type"] for e in page["events"]} == {"message", "read"}
+    await wa.close()
+    await wb.close()
+
+
+async def test_bad_frames_get_errors_and_change_nothing(api: Api) -> None:
+    a, b = await api.user(), await api.user()
+    conv = await direct(api, a, b)
+    eve = await api.user()
+    ws = await api.ws(a)
+    cases = [
+        ("not json", "malformed_frame"),
+        (json.dumps({"t": "nope"}), "invalid_frame"),
+        (
+            json.dumps({"t": "send", "id": "x", "conv": "1", "kind": "text", "body": {}}),
+            "invalid_frame",
+        ),
+        (
+            json.dumps(
+                {"t": "send", "id": "x", "conv": conv, "kind": "text", "body": {"text": ""}}
+            ),
+            "invalid_body",
+        ),
+        (
+            json.dumps(
+                {"t": "send", "id": "x", "conv": 999, "kind": "text", "body": {"text": "x"}}
+            ),
+            "conversation_not_found",
+        ),
+        (json.dumps({"t": "read", "conv": 999, "seq": 1}), "conversation_not_found"),
+        (json.dumps({"t": "typing", "conv": 999}), "conversation_not_found"),
+    ]
+    for raw, code in cases:
+        await ws.send_str(raw)
+        frame = await next_of(ws, "error")
+        assert frame["code"] == code, (raw, frame)
+    await ws.send_bytes(b"\x00\x01")
+    assert (await next_of(ws, "error"))["code"] == "unsupported_frame"
+    # a frame over the size limit closes the socket with 1009
+    await ws.send_str("x" * 70_000)
+    msg = await ws.receive(timeout=5)
+    assert msg.type in (
+        aiohttp.WSMsgType.CLOSE,
+        aiohttp.WSMsgType.CLOSED,
+        aiohttp.WSMsgType.CLOSING,
+    )
+    _, page = await api.call("GET", "/v1/sync?since=0", b)
+    assert page["events"] == []
+    _, page = await api.call("GET", "/v1/sync?since=0", eve)
+    assert page["events"] == []
+
+
+async def test_revoking_a_device_closes_its_socket(api: Api) -> None:
+    a = await api.user()
+    ws = await api.ws(a)
+    other = await api.ws(a)
+    status, _ = await api.call("DELETE", f"/v1/devices/{a.device_id}", a)
+    assert status == 200
+    msg = await ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4003
+    assert (await other.receive(timeout=5)).data == 4003  # same device, same fate
+    status, body = await api.call("GET", "/v1/me", a)
+    assert status == 401 and body["error"]["code"] == "invalid_token"
+
+
+async def test_seventh_device_evicts_the_oldest(api: Api) -> None:
+    a = await api.user()
+    first_ws = await api.ws(a)
+    tokens = []
+    for i in range(6):
+        await api.call("POST", "/v1/auth/code", json={"phone": a.phone})
+        _, body = await api.call(
+            "POST",
+            "/v1/auth/login",
+            json={"phone": a.phone, "code": api.sms.last_code(a.phone), "device_name": f"d{i}"},
+        )
+        tokens.append(body["token"])
+        api.clock.advance(601)  # stay under the per-number code limit
+    msg = await first_ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4003
+    status, devices = await api.call(
+        "GET", "/v1/devices", a.__class__(a.id, a.phone, tokens[-1], 0)
+    )
+    assert status == 200 and len(devices) == 6
+    assert a.device_id not in {d["id"] for d in devices}
+
+
+@pytest.fixture
+def api_settings(db_url: str, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        code_pepper=b"p",
+        otp_sends_per_address=1000,
+        otp_sends_per_prefix=1000,
+        send_buffer_bytes=64 * 1024,
+    )
+
+
+async def test_slow_consumer_is_closed_and_resyncs(api: Api) -> None:
+    a, b = await api.user(), await api.user()
+    conv = await direct(api, a, b)
+    slow = await api.ws(b)  # never reads
+    sender = await api.ws(a)
+    text = "z" * 3900
+    sent = 0
+    closed = False
+    for batch in range(40):
+        for i in range(50):
+            await sender.send_json(
+                {
+                    "t": "send",
+                    "id": f"{batch}-{i}",
+                    "conv": conv,
+                    "kind": "text",
+                    "body": {"text": text},
+                }
+            )
+        sent += 50
+        for _ in range(50):
+            await next_of(sender, "ack")
+        if slow.closed or slow.close_code is not None:
+            closed = True
+            break
+        # read nothing from `slow`; let the server notice the backlog
+        await asyncio.sleep(0.05)
+        if api.container.hub.by_user.get(b.id) is None:
+            closed = True
+            break
+    assert closed, "the server kept a socket whose reader stopped reading"
+    assert api.container.metrics.slow_consumers._value.get() >= 1
+    # the client resyncs from its cursor and gets every message exactly once
+    cursor, seqs = 0, []
+    while True:
+        _, page = await api.call("GET", f"/v1/sync?since={cursor}&limit=500", b)
+        seqs += [e["message"]["seq"] for e in page["events"]]
+        cursor = page["next"]
+        if not page["more"]:
+            break
+    assert seqs == list(range(1, sent + 1))
+    await sender.close()
