@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 
@@ -194,3 +196,43 @@ async def test_sync_pages_without_gaps(world: World) -> None:
         if not page.more:
             break
     assert seen == list(range(1, 26))
+
+
+async def test_concurrent_sends_batch_without_losing_or_doubling(world: World) -> None:
+    """Sends issued together are committed together; each keeps its own outcome."""
+    alice, bob, eve = await world.user(), await world.user(), await world.user()
+    await befriend(world, alice.user_id, bob.user_id)
+    m = world.container.messaging
+    conv = await m.open_direct(alice.user_id, bob.user_id)
+    sizes: list[int] = []
+    world.container.db.on_batch(lambda size, _s: sizes.append(size))
+    sends = [m.send(alice.user_id, conv, f"a{i}", "text", {"text": f"a{i}"}) for i in range(50)]
+    sends += [m.send(bob.user_id, conv, f"b{i}", "text", {"text": f"b{i}"}) for i in range(50)]
+    sends.append(m.send(eve.user_id, conv, "e", "text", {"text": "intruder"}))
+    sends.append(m.send(alice.user_id, conv, "a7", "text", {"text": "a7"}))  # a retry
+    sends.append(m.send(alice.user_id, conv, "x", "text", {"text": "x"}, reply_to=999))
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    assert max(sizes) > 1, "the writer should have batched concurrent sends"
+    assert isinstance(results[100], NotFound) and isinstance(results[102], NotFound)
+    stored = [r for r in results[:100]]
+    assert all(not isinstance(r, BaseException) for r in stored)
+    assert sorted(r.seq for r in stored) == list(range(1, 101))  # type: ignore[union-attr]
+    assert results[101].seq == results[7].seq  # type: ignore[union-attr]
+    page = await world.container.sync.since(bob.user_id, 0, limit=500)
+    assert [e.message.seq for e in page.events if e.message] == list(range(1, 101))
+    assert [e.seq for e in page.events] == list(range(1, 101))
+    # per-sender order is kept: a message sent later gets a later seq
+    a_seqs = [r.seq for r in stored[:50]]  # type: ignore[union-attr]
+    assert a_seqs == sorted(a_seqs)
+
+
+async def test_reply_to_a_message_in_the_same_batch(world: World) -> None:
+    alice, bob = await world.user(), await world.user()
+    await befriend(world, alice.user_id, bob.user_id)
+    m = world.container.messaging
+    conv = await m.open_direct(alice.user_id, bob.user_id)
+    first, reply = await asyncio.gather(
+        m.send(alice.user_id, conv, "q", "text", {"text": "question"}),
+        m.send(bob.user_id, conv, "r", "text", {"text": "answer"}, reply_to=1),
+    )
+    assert first.seq == 1 and reply.reply_to == 1 and reply.seq == 2

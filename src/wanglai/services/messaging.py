@@ -6,6 +6,8 @@ the frames go out on the bus only after that transaction is committed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 
 from wanglai.bus.local import Bus, Envelope
@@ -24,6 +26,10 @@ from wanglai.store.sql import Row
 _encode_json = msgspec.json.Encoder().encode
 MAX_CLIENT_ID = 64
 
+MediaCheck = Callable[[int, str, str], Awaitable[None]]
+"""``(sender_id, kind, media_hash)``; raises to refuse a message carrying that media
+(``MediaService.check_attachable``: the media exists and the sender may see it)."""
+
 
 def _positive(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 2**62:
@@ -32,10 +38,13 @@ def _positive(value: object, name: str) -> int:
 
 
 class MessagingService:
-    def __init__(self, db: Database, clock: Clock, bus: Bus) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, bus: Bus, media_check: MediaCheck | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.bus = bus
+        self.media_check = media_check
 
     async def publish(self, kind: str, appended: Appended) -> MessageView:
         """Push a committed message change to every member's sockets."""
@@ -75,20 +84,24 @@ class MessagingService:
             raise Invalid("invalid_client_id", "'client_id' is a string of 1 to 64 characters.")
         content = content_rules.validate(kind, body)
         reply = None if reply_to is None else _positive(reply_to, "reply_to")
+        if content.media is not None and self.media_check is not None:
+            await self.media_check(user_id, content.kind, content.media)
         body_json = _encode_json(content.body).decode()
         appended = await self.db.write(
             messages.append,
-            conv,
-            user_id,
-            client_id,
-            content.kind,
-            body_json,
-            content.search_text,
-            reply,
-            content.media,
-            content.mentions_all,
-            self.clock.now_ms(),
-            check_send,
+            messages.NewMessage(
+                conv,
+                user_id,
+                client_id,
+                content.kind,
+                body_json,
+                content.search_text,
+                reply,
+                content.media,
+                content.mentions_all,
+                self.clock.now_ms(),
+                check_send,
+            ),
         )
         if appended.duplicate:
             first = appended.message

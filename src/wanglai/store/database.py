@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from wanglai.store.sql import Op, Stmt, Values
+from wanglai.store.sql import Op, Stmt, Values, batch_variant
 
 T = TypeVar("T")
 log = logging.getLogger("wanglai.store")
@@ -148,9 +148,14 @@ class SqliteDatabase(Database):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str, max_batch: int = 2000, readers: int = 2) -> None:
+    def __init__(
+        self, path: str, max_batch: int = 2000, readers: int = 2, checkpoint_s: float = 0.5
+    ) -> None:
         super().__init__()
         self.path = path
+        self.checkpoint_s = checkpoint_s
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -161,17 +166,42 @@ class SqliteDatabase(Database):
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         writer = _sqlite_connect(self.path)
+        # Checkpoints copy the WAL into the database file and fsync it; done inline they would
+        # stall every Nth commit, so a thread of their own does them instead (PASSIVE: never
+        # blocks the writer or readers).
+        writer.execute("PRAGMA wal_autocheckpoint=0")
         self._thread = threading.Thread(
             target=self._writer, args=(writer,), name="sqlite-writer", daemon=True
         )
         self._thread.start()
+        self._stopping.clear()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._thread is not None:
             self._queue.put(None)
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+            await loop.run_in_executor(None, self._thread.join)
             self._thread = None
+        if self._checkpointer is not None:
+            self._stopping.set()
+            await loop.run_in_executor(None, self._checkpointer.join)
+            self._checkpointer = None
         self._readers.shutdown(wait=True)
+
+    def _checkpoint_loop(self) -> None:
+        conn = _sqlite_connect(self.path)
+        try:
+            while not self._stopping.wait(self.checkpoint_s):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            log.exception("checkpoint failed")
+        finally:
+            conn.close()
 
     async def read(self, fn: Callable[..., Op[T]], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -216,18 +246,16 @@ class SqliteDatabase(Database):
             started = time.perf_counter()
             outcomes = self._commit_batch(conn, batch)
             elapsed = time.perf_counter() - started
-            loop.call_soon_threadsafe(_settle, outcomes)
             loop.call_soon_threadsafe(self._observe, len(batch), elapsed)
+            loop.call_soon_threadsafe(_settle, outcomes)
         conn.close()
 
     def _commit_batch(
         self, conn: sqlite3.Connection, batch: list[_Job[Any]]
     ) -> list[tuple[_Job[Any], bool, Any]]:
         conn.execute("BEGIN IMMEDIATE")
-        results: list[tuple[_Job[Any], bool, Any]] = []
         try:
-            for job in batch:
-                results.append((job, True, _run_sqlite(conn, job.fn, job.args)))
+            results = _run_sqlite(conn, _batch_op, (batch,))
             conn.execute("COMMIT")
             return results
         except Exception as exc:
@@ -246,6 +274,31 @@ def _alone_sqlite(conn: sqlite3.Connection, job: _Job[Any]) -> tuple[_Job[Any], 
         return (job, False, exc)
     conn.execute("COMMIT")
     return (job, True, value)
+
+
+def _batch_op(batch: list[_Job[Any]]) -> Op[list[tuple[_Job[Any], bool, Any]]]:
+    """Everything a batch does, as one query function: neighbouring calls of a query that has a
+    set-wise variant (see ``store.sql.batched``) run together through that variant."""
+    results: list[tuple[_Job[Any], bool, Any]] = []
+    i = 0
+    while i < len(batch):
+        job = batch[i]
+        many_fn = batch_variant(job.fn)
+        if many_fn is None:
+            value = yield from job.fn(*job.args)
+            results.append((job, True, value))
+            i += 1
+            continue
+        j = i + 1
+        while j < len(batch) and batch[j].fn is job.fn:
+            j += 1
+        group = batch[i:j]
+        outcomes = yield from many_fn([g.args[0] for g in group])
+        results.extend(
+            (g, not isinstance(o, Exception), o) for g, o in zip(group, outcomes, strict=True)
+        )
+        i = j
+    return results
 
 
 def _settle(outcomes: list[tuple[_Job[Any], bool, Any]]) -> None:
@@ -276,7 +329,8 @@ async def _run_pg(conn: Any, fn: Callable[..., Op[T]], args: tuple[Any, ...]) ->
         while True:
             stmt: Stmt = gen.send(result)
             text = _pg_text(stmt.pg_sql or stmt.sql)
-            params = [list(p) if isinstance(p, Values) else p for p in stmt.params]
+            raw = stmt.pg_params if stmt.pg_params is not None else stmt.params
+            params = [list(p) if isinstance(p, Values) else p for p in raw]
             if stmt.mode == "many":
                 await conn.executemany(text, stmt.params)
                 result = None
@@ -356,8 +410,8 @@ class PostgresDatabase(Database):
                     outcomes = await self._commit_batch(conn, batch)
             except Exception as exc:  # connection lost: every caller in the batch hears it
                 outcomes = [(job, False, exc) for job in batch]
-            _settle(outcomes)
             self._observe(len(batch), time.perf_counter() - started)
+            _settle(outcomes)
             if stop:
                 return
 
@@ -365,11 +419,8 @@ class PostgresDatabase(Database):
         self, conn: Any, batch: list[_Job[Any]]
     ) -> list[tuple[_Job[Any], bool, Any]]:
         try:
-            results: list[tuple[_Job[Any], bool, Any]] = []
             async with conn.transaction():
-                for job in batch:
-                    results.append((job, True, await _run_pg(conn, job.fn, job.args)))
-            return results
+                return await _run_pg(conn, _batch_op, (batch,))
         except Exception:
             pass
         outcomes: list[tuple[_Job[Any], bool, Any]] = []

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wanglai.domain.errors import NotFound
+from wanglai.domain.errors import NotFound, WanglaiError
 from wanglai.domain.policy import PeerFacts, SendFacts
 from wanglai.store import events
-from wanglai.store.conversations import peer_facts
-from wanglai.store.sql import Op, Row, Values, all_rows, execute, one
+from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one
 
 MESSAGE_COLUMNS = (
     "conv_id, seq, sender_id, client_id, kind, body, reply_to, created_ms, edited_ms, recalled_ms"
@@ -34,6 +33,20 @@ def by_client_id(sender_id: int, client_id: str) -> Op[Row | None]:
     return row
 
 
+def _by_client_ids(keys: list[tuple[int, str]]) -> Op[list[Row]]:
+    """Messages already stored under any of these (sender_id, client_id) keys."""
+    columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
+    rows = yield from all_rows(
+        f"WITH v(s, c) AS (VALUES {', '.join(['(?, ?)'] * len(keys))})"
+        f" SELECT {columns} FROM v JOIN messages m ON m.sender_id = v.s AND m.client_id = v.c",
+        *[x for key in keys for x in key],
+        pg_sql=f"SELECT {columns} FROM unnest(?::bigint[], ?::text[]) AS v(s, c)"
+        " JOIN messages m ON m.sender_id = v.s AND m.client_id = v.c",
+        pg_params=[[s for s, _ in keys], [c for _, c in keys]],
+    )
+    return rows
+
+
 def get(conv_id: int, seq: int) -> Op[Row | None]:
     row = yield from one(
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = ? AND seq = ?", conv_id, seq
@@ -41,76 +54,223 @@ def get(conv_id: int, seq: int) -> Op[Row | None]:
     return row
 
 
-def append(
-    conv_id: int,
-    sender_id: int,
-    client_id: str,
-    kind: str,
-    body: str,
-    search_text: str,
-    reply_to: int | None,
-    media: str | None,
-    mentions_all: bool,
-    now_ms: int,
-    authorize: Callable[[SendFacts], None],
-) -> Op[Appended]:
-    """Store a message and append a reference to it to every member's log.
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to store; ``authorize`` is the domain rule, given facts read in the write."""
 
-    ``authorize`` is the domain rule; it sees the facts read inside this transaction and raises
-    to refuse. A second call with the same ``(sender_id, client_id)`` returns the first message.
+    conv_id: int
+    sender_id: int
+    client_id: str
+    kind: str
+    body: str
+    search_text: str
+    reply_to: int | None
+    media: str | None
+    mentions_all: bool
+    now_ms: int
+    authorize: Callable[[SendFacts], None]
+
+
+def append(item: NewMessage) -> Op[Appended]:
+    """Store one message; see :func:`append_many`. Raises the domain error that refused it."""
+    [outcome] = yield from append_many([item])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
+    """Store messages and append a reference to each to every member's log, set-wise.
+
+    The group-commit writer hands a whole batch of sends to this function, so the cost in
+    statements is per batch, not per message. Each item gets its own outcome: the stored
+    message (or, for a repeated ``(sender_id, client_id)``, the first one, marked duplicate), or
+    the error its ``authorize`` rule raised — one refused message does not fail the others.
+    Sequence numbers are taken with row locks on PostgreSQL (``FOR UPDATE``, in id order);
+    SQLite has a single writer.
     """
-    existing = yield from by_client_id(sender_id, client_id)
-    if existing is not None:
-        return Appended(existing, [], True)
+    outcomes: list[Appended | WanglaiError | None] = [None] * len(items)
+    # 1. retries: a client id seen before answers with the first message
+    wanted = sorted({(it.sender_id, it.client_id) for it in items})
+    known = yield from _by_client_ids(wanted)
+    first: dict[tuple[int, str], Row] = {(int(r[2]), str(r[3])): r for r in known}
+    # 2. conversations, members and, for direct chats, what lies between the two people
+    conv_ids = sorted({it.conv_id for it in items})
     member_rows = yield from all_rows(
-        "SELECT c.kind, m.user_id, m.role FROM conversations c"
-        " JOIN members m ON m.conv_id = c.id WHERE c.id = ?",
-        conv_id,
+        "SELECT c.id, c.kind, m.user_id, m.role FROM conversations c"
+        " JOIN members m ON m.conv_id = c.id WHERE c.id = ANY(?)",
+        Values(conv_ids),
     )
-    role = next((str(r[2]) for r in member_rows if int(r[1]) == sender_id), None)
-    conv_kind = str(member_rows[0][0]) if member_rows else "none"
-    peer: PeerFacts | None = None
-    if role is not None and conv_kind == "direct":
-        others = [int(r[1]) for r in member_rows if int(r[1]) != sender_id]
-        if others:
-            facts = yield from peer_facts(sender_id, others[0])
-            if facts is not None:
-                peer = PeerFacts(bool(facts[0]), bool(facts[1]), bool(facts[2]), str(facts[3]))
-    authorize(SendFacts(conv_kind, role, peer, mentions_all))
-    if reply_to is not None:
-        target = yield from one(
-            "SELECT 1 FROM messages WHERE conv_id = ? AND seq = ?", conv_id, reply_to
+    kinds: dict[int, str] = {}
+    roles: dict[int, dict[int, str]] = {}
+    for conv_id, kind, user_id, role in member_rows:
+        kinds[int(conv_id)] = str(kind)
+        roles.setdefault(int(conv_id), {})[int(user_id)] = str(role)
+    pairs = {
+        (it.sender_id, other)
+        for it in items
+        if kinds.get(it.conv_id) == "direct" and it.sender_id in roles[it.conv_id]
+        for other in roles[it.conv_id]
+        if other != it.sender_id
+    }
+    peers = yield from _peer_facts(pairs)
+    replies = {(it.conv_id, it.reply_to) for it in items if it.reply_to is not None}
+    found_replies: set[tuple[int, int]] = set()
+    if replies:
+        rows = yield from all_rows(
+            "SELECT conv_id, seq FROM messages WHERE conv_id = ANY(?) AND seq = ANY(?)",
+            Values(sorted({c for c, _ in replies})),
+            Values(sorted({s for _, s in replies if s is not None})),
         )
-        if target is None:
-            raise NotFound("reply_target_not_found", "The message you reply to does not exist.")
-    seq_row = yield from one(
-        "UPDATE conversations SET seq = seq + 1 WHERE id = ? RETURNING seq", conv_id
-    )
-    assert seq_row is not None
-    seq = int(seq_row[0])
-    yield from execute(
-        "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
-        " reply_to, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        conv_id,
-        seq,
-        sender_id,
-        client_id,
-        kind,
-        body,
-        search_text,
-        reply_to,
-        now_ms,
-    )
-    if media is not None:
-        yield from execute(
+        found_replies = {(int(r[0]), int(r[1])) for r in rows}
+    # 3. decide each message in order; count how many seqs each conversation needs
+    accepted: list[int] = []
+    per_conv: dict[int, int] = {}
+    in_batch: dict[tuple[int, str], int] = {}
+    for index, it in enumerate(items):
+        key = (it.sender_id, it.client_id)
+        if key in first:
+            outcomes[index] = Appended(first[key], [], True)
+            continue
+        if key in in_batch:
+            continue  # answered below with the first of the two
+        role = roles.get(it.conv_id, {}).get(it.sender_id)
+        other = [u for u in roles.get(it.conv_id, {}) if u != it.sender_id]
+        peer = (
+            peers.get((it.sender_id, other[0]))
+            if kinds.get(it.conv_id) == "direct" and other
+            else None
+        )
+        try:
+            it.authorize(SendFacts(kinds.get(it.conv_id, "none"), role, peer, it.mentions_all))
+            if it.reply_to is not None and (it.conv_id, it.reply_to) not in found_replies:
+                raise NotFound("reply_target_not_found", "The message you reply to does not exist.")
+        except WanglaiError as exc:
+            outcomes[index] = exc
+            continue
+        in_batch[key] = index
+        accepted.append(index)
+        per_conv[it.conv_id] = per_conv.get(it.conv_id, 0) + 1
+    if accepted:
+        # 4. sequence numbers: conversations, then every member's log
+        conv_seq = yield from _take_seqs("conversations", per_conv)
+        per_user: dict[int, int] = {}
+        for index in accepted:
+            for user_id in roles[items[index].conv_id]:
+                per_user[user_id] = per_user.get(user_id, 0) + 1
+        user_seq = yield from _take_seqs("users", per_user)
+        message_rows: list[tuple[object, ...]] = []
+        event_rows: list[tuple[object, ...]] = []
+        media_rows: set[tuple[str, int]] = set()
+        for index in accepted:
+            it = items[index]
+            conv_seq[it.conv_id] += 1
+            seq = conv_seq[it.conv_id]
+            found_replies.add((it.conv_id, seq))
+            message_rows.append(
+                (
+                    it.conv_id,
+                    seq,
+                    it.sender_id,
+                    it.client_id,
+                    it.kind,
+                    it.body,
+                    it.search_text,
+                    it.reply_to,
+                    it.now_ms,
+                )
+            )
+            deliveries = []
+            for user_id in roles[it.conv_id]:
+                user_seq[user_id] += 1
+                deliveries.append((user_id, user_seq[user_id]))
+                event_rows.append(
+                    (user_id, user_seq[user_id], "message", it.conv_id, seq, None, it.now_ms)
+                )
+            if it.media is not None:
+                media_rows.add((it.media, it.conv_id))
+            message = (
+                it.conv_id,
+                seq,
+                it.sender_id,
+                it.client_id,
+                it.kind,
+                it.body,
+                it.reply_to,
+                it.now_ms,
+                None,
+                None,
+            )
+            outcomes[index] = Appended(message, deliveries, False)
+        yield from many(
+            "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
+            " reply_to, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            message_rows,
+        )
+        yield from many(
+            "INSERT INTO events (user_id, seq, kind, conv_id, ref, payload, created_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            event_rows,
+        )
+        yield from many(
             "INSERT INTO media_refs (hash, conv_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            media,
-            conv_id,
+            sorted(media_rows),
         )
-    recipients = [int(r[1]) for r in member_rows]
-    deliveries = yield from events.append(recipients, "message", conv_id, seq, None, now_ms)
-    message = (conv_id, seq, sender_id, client_id, kind, body, reply_to, now_ms, None, None)
-    return Appended(message, deliveries, False)
+    for index, it in enumerate(items):
+        if outcomes[index] is None:  # the second of two identical sends in one batch
+            stored = outcomes[in_batch[(it.sender_id, it.client_id)]]
+            assert isinstance(stored, Appended)
+            outcomes[index] = Appended(stored.message, [], True)
+    return [o for o in outcomes if o is not None]
+
+
+batched(append, append_many)
+
+
+def _take_seqs(table: str, counts: dict[int, int]) -> Op[dict[int, int]]:
+    """Reserve ``counts[id]`` sequence numbers on each row; returns each row's seq before."""
+    ids = Values(sorted(counts))
+    rows = yield from all_rows(
+        f"SELECT id, seq FROM {table} WHERE id = ANY(?)",
+        ids,
+        pg_sql=f"SELECT id, seq FROM {table} WHERE id = ANY(?) ORDER BY id FOR UPDATE",
+    )
+    before = {int(r[0]): int(r[1]) for r in rows}
+    yield from many(
+        f"UPDATE {table} SET seq = ? WHERE id = ?",
+        [(before[i] + counts[i], i) for i in sorted(before)],
+    )
+    return before
+
+
+def _peer_facts(pairs: set[tuple[int, int]]) -> Op[dict[tuple[int, int], PeerFacts]]:
+    """Blocks, friendship and the peer's policy for each (sender, peer) pair."""
+    if not pairs:
+        return {}
+    people = Values(sorted({u for pair in pairs for u in pair}))
+    blocks = yield from all_rows(
+        "SELECT user_id, blocked_id FROM blocks WHERE user_id = ANY(?) AND blocked_id = ANY(?)",
+        people,
+        people,
+    )
+    friends = yield from all_rows(
+        "SELECT user_id, friend_id FROM friendships WHERE user_id = ANY(?) AND friend_id = ANY(?)",
+        people,
+        people,
+    )
+    policies = yield from all_rows("SELECT id, dm_policy FROM users WHERE id = ANY(?)", people)
+    blocked = {(int(a), int(b)) for a, b in blocks}
+    friendly = {(int(a), int(b)) for a, b in friends}
+    policy = {int(u): str(p) for u, p in policies}
+    return {
+        (me, peer): PeerFacts(
+            (me, peer) in blocked,
+            (peer, me) in blocked,
+            (me, peer) in friendly,
+            policy.get(peer, "friends"),
+        )
+        for me, peer in pairs
+    }
 
 
 def append_system(conv_id: int, body: str, now_ms: int) -> Op[Appended]:
@@ -202,21 +362,55 @@ def history(conv_id: int, before: int, limit: int, from_seq: int) -> Op[list[Row
     return rows
 
 
+SEARCH_INDEX_MIN = 3
+"""Needles this long use the trigram index; shorter ones (1-2 characters) scan with LIKE."""
+
+_SEARCH_COLUMNS = (
+    "m.conv_id, m.seq, m.sender_id, m.client_id, m.kind, m.body, m.reply_to,"
+    " m.created_ms, m.edited_ms, m.recalled_ms"
+)
+
+
 def search(user_id: int, needle: str, conv_ids: list[int] | None, limit: int) -> Op[list[Row]]:
-    """Messages in the user's conversations whose text contains ``needle`` (case-insensitive)."""
-    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    scope = " AND m.conv_id = ANY(?)" if conv_ids is not None else ""
-    params: list[object] = [user_id, pattern]
+    """Messages in the user's conversations whose current text contains ``needle``, newest first.
+
+    Case-insensitive substring matching, so it works for Chinese, which has no spaces between
+    words; ``%`` and ``_`` are literal. Only messages after the member's ``from_seq``; recalls
+    empty ``search_text`` and edits replace it, so neither old text is found. Needles of
+    ``SEARCH_INDEX_MIN`` characters or more use the index: SQLite's FTS5 table ``messages_fts``
+    (trigram tokenizer, kept in sync by triggers; see the migration) and, on PostgreSQL, the
+    pg_trgm GIN index under the same ILIKE that shorter needles use.
+    """
+    tail: list[object] = []
+    scope = ""
     if conv_ids is not None:
-        params.append(Values(conv_ids))
-    params.append(limit)
-    sql = (
-        "SELECT m.conv_id, m.seq, m.sender_id, m.client_id, m.kind, m.body, m.reply_to,"
-        " m.created_ms, m.edited_ms, m.recalled_ms"
-        " FROM members me JOIN messages m ON m.conv_id = me.conv_id AND m.seq > me.from_seq"
-        " WHERE me.user_id = ? AND m.recalled_ms IS NULL AND m.search_text {op} ? ESCAPE '\\'"
-        + scope
-        + " ORDER BY m.created_ms DESC LIMIT ?"
+        scope = " AND m.conv_id = ANY(?)"
+        tail.append(Values(conv_ids))
+    tail.append(limit)
+    rest = " AND m.recalled_ms IS NULL" + scope + " ORDER BY m.created_ms DESC, m.id DESC LIMIT ?"
+    in_my_conversations = (
+        f"SELECT {_SEARCH_COLUMNS} FROM members me"
+        " JOIN messages m ON m.conv_id = me.conv_id AND m.seq > me.from_seq WHERE me.user_id = ?"
     )
-    rows = yield from all_rows(sql.format(op="LIKE"), *params, pg_sql=sql.format(op="ILIKE"))
+    if len(needle) >= SEARCH_INDEX_MIN:
+        # One parameter, the needle itself, quoted in SQL for each dialect: an FTS5 phrase (a
+        # quoted string, in which nothing is an operator) or an escaped ILIKE pattern.
+        sqlite = (
+            f"SELECT {_SEARCH_COLUMNS} FROM messages_fts"
+            " JOIN messages m ON m.id = messages_fts.rowid"
+            " JOIN members me ON me.conv_id = m.conv_id AND me.user_id = ?"
+            " WHERE messages_fts MATCH '\"' || replace(?, '\"', '\"\"') || '\"'"
+            " AND m.seq > me.from_seq" + rest
+        )
+        postgres = (
+            in_my_conversations + " AND m.search_text ILIKE '%' ||"
+            " replace(replace(replace(?, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'" + rest
+        )
+        rows = yield from all_rows(sqlite, user_id, needle, *tail, pg_sql=postgres)
+        return rows
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = in_my_conversations + " AND m.search_text {op} ? ESCAPE '\\'" + rest
+    rows = yield from all_rows(
+        like.format(op="LIKE"), user_id, pattern, *tail, pg_sql=like.format(op="ILIKE")
+    )
     return rows

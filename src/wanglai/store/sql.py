@@ -8,7 +8,7 @@ sans-I/O protocol hands bytes to whoever does the I/O. Queries compose with ``yi
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -29,6 +29,8 @@ class Stmt:
     params: Sequence[Any]
     pg_sql: str | None = None
     """Text to use on PostgreSQL where the two dialects cannot share one."""
+    pg_params: Sequence[Any] | None = None
+    """Parameters for ``pg_sql`` when they differ too (arrays where SQLite takes rows)."""
 
 
 def execute(sql: str, *params: Any, pg_sql: str | None = None) -> Op[int]:
@@ -43,9 +45,11 @@ def one(sql: str, *params: Any, pg_sql: str | None = None) -> Op[Row | None]:
     return row  # type: ignore[no-any-return]
 
 
-def all_rows(sql: str, *params: Any, pg_sql: str | None = None) -> Op[list[Row]]:
+def all_rows(
+    sql: str, *params: Any, pg_sql: str | None = None, pg_params: Sequence[Any] | None = None
+) -> Op[list[Row]]:
     """Run a query; returns every row."""
-    rows = yield Stmt("all", sql, params, pg_sql)
+    rows = yield Stmt("all", sql, params, pg_sql, pg_params)
     return list(rows)
 
 
@@ -58,3 +62,21 @@ def many(sql: str, rows: Sequence[Sequence[Any]], pg_sql: str | None = None) -> 
 def scalar(sql: str, *params: Any, pg_sql: str | None = None) -> Op[Any]:
     row = yield from one(sql, *params, pg_sql=pg_sql)
     return None if row is None else row[0]
+
+
+BatchFn = Callable[[list[Any]], Op[list[Any]]]
+_BATCHES: dict[Callable[..., Any], BatchFn] = {}
+
+
+def batched(single: Callable[[Any], Op[Any]], many_fn: BatchFn) -> None:
+    """Declare that the one-argument query ``single`` has a set-wise variant ``many_fn``.
+
+    When the group-commit writer finds several queued calls of ``single`` next to each other,
+    it runs ``many_fn`` once with all their arguments instead. ``many_fn`` returns one outcome
+    per argument, in order: a result, or the exception that refused that one item.
+    """
+    _BATCHES[single] = many_fn
+
+
+def batch_variant(fn: Callable[..., Any]) -> BatchFn | None:
+    return _BATCHES.get(fn)
