@@ -79,3 +79,23 @@ class OwnerRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class MuteRequest(msgspec.Struct, forbid_unknown_fields=True):
     muted: bool
+
+
+class PhonebookUpload(msgspec.Struct, forbid_unknown_fields=True):
+    phones: Annotated[
+        list[str],
+        msgspec.Meta(description="Numbers as in the phone book; at most 5,000 per call."),
+    ]
+
+
+class PhoneLookup(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Phone
+
+
+class FriendRequestCreate(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: int
+    note: Annotated[str, msgspec.Meta(description="At most 200 characters.")] = ""
+
+
+class BlockRequest(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: int

@@ -160,3 +160,25 @@ def mark_read(
     data = f'{{"conv":{conv_id},"user":{user_id},"seq":{upto}}}'
     deliveries = yield from events.append(audience, "read", conv_id, None, data, now)
     return upto, deliveries
+
+
+def set_muted(
+    conv_id: int, user_id: int, muted: bool, now: int
+) -> Op[list[tuple[int, int]] | None]:
+    """Mute or unmute a conversation for one member; their own devices hear of it.
+
+    Returns the event deliveries, or None when the user is not a member.
+    """
+    changed = yield from execute(
+        "UPDATE members SET muted = ? WHERE conv_id = ? AND user_id = ?",
+        int(muted),
+        conv_id,
+        user_id,
+    )
+    if not changed:
+        return None
+    data = f'{{"conv":{conv_id},"change":"muted","muted":{"true" if muted else "false"}}}'
+    deliveries = yield from events.append(
+        [user_id], "conversation.updated", conv_id, None, data, now
+    )
+    return deliveries
