@@ -20,17 +20,22 @@ async def sender(
     http: aiohttp.ClientSession, base: str, me: dict[str, object], log: object
 ) -> None:
     token, conv, uid = me["token"], me["conv"], me["id"]
-    async with http.ws_connect(
-        f"{base}/v1/ws", headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    async with http.ws_connect(f"{base}/v1/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
         await ws.receive_json()
         n = 0
         in_flight = 0
         while True:
             while in_flight < WINDOW:
                 n += 1
-                await ws.send_json({"t": "send", "id": f"u{uid}-{n}", "conv": conv,
-                                    "kind": "text", "body": {"text": f"crash {n}"}})
+                await ws.send_json(
+                    {
+                        "t": "send",
+                        "id": f"u{uid}-{n}",
+                        "conv": conv,
+                        "kind": "text",
+                        "body": {"text": f"crash {n}"},
+                    }
+                )
                 in_flight += 1
             msg = await ws.receive()
             if msg.type != aiohttp.WSMsgType.TEXT:
@@ -42,14 +47,11 @@ async def sender(
                 log.flush()  # type: ignore[attr-defined]
 
 
-async def main() -> None:
-    base, plan_path, ack_path = sys.argv[1:4]
-    plan = json.loads(open(plan_path).read())
-    with open(ack_path, "a", encoding="utf-8") as log:
-        async with aiohttp.ClientSession() as http:
-            results = await asyncio.gather(
-                *(sender(http, base, me, log) for me in plan), return_exceptions=True
-            )
+async def main(base: str, plan: list[dict[str, object]], log: object) -> None:
+    async with aiohttp.ClientSession() as http:
+        results = await asyncio.gather(
+            *(sender(http, base, me, log) for me in plan), return_exceptions=True
+        )
     for result in results:
         if isinstance(result, BaseException) and not isinstance(
             result, (aiohttp.ClientError, ConnectionError, asyncio.CancelledError)
@@ -58,4 +60,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    base_url, plan_path, ack_path = sys.argv[1:4]
+    with open(plan_path, encoding="utf-8") as fh:
+        people = json.load(fh)
+    with open(ack_path, "a", encoding="utf-8") as ack_log:
+        asyncio.run(main(base_url, people, ack_log))

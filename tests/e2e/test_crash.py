@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -46,7 +46,8 @@ async def login(http: aiohttp.ClientSession, server: Server, phone: str) -> dict
         body = await r.json()
     token = body["token"]
     async with http.patch(
-        f"{base}/v1/me", json={"dm_policy": "anyone"},
+        f"{base}/v1/me",
+        json={"dm_policy": "anyone"},
         headers={"Authorization": f"Bearer {token}"},
     ) as r:
         assert r.status == 200
@@ -54,9 +55,7 @@ async def login(http: aiohttp.ClientSession, server: Server, phone: str) -> dict
 
 
 async def get(http: aiohttp.ClientSession, server: Server, path: str, token: str) -> object:
-    async with http.get(
-        server.base_url + path, headers={"Authorization": f"Bearer {token}"}
-    ) as r:
+    async with http.get(server.base_url + path, headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status == 200, await r.text()
         return await r.json()
 
@@ -83,7 +82,8 @@ async def test_kill_9_under_load_loses_no_acknowledged_message(
         for i in range(PAIRS):
             a, b = people[2 * i], people[2 * i + 1]
             async with http.post(
-                f"{server.base_url}/v1/conversations/direct", json={"user_id": b["id"]},
+                f"{server.base_url}/v1/conversations/direct",
+                json={"user_id": b["id"]},
                 headers={"Authorization": f"Bearer {a['token']}"},
             ) as r:
                 conv = (await r.json())["id"]
@@ -93,23 +93,23 @@ async def test_kill_9_under_load_loses_no_acknowledged_message(
         watcher = people[1]
         plan_path, acks = tmp_path / "plan.json", tmp_path / "acks.log"
         plan_path.write_text(json.dumps(plan))
-        load = subprocess.Popen(
-            [sys.executable, str(LOAD), server.base_url, str(plan_path), str(acks)]
+        load = await asyncio.create_subprocess_exec(
+            sys.executable, str(LOAD), server.base_url, str(plan_path), str(acks)
         )
         try:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                time.sleep(0.2)
+                await asyncio.sleep(0.2)
                 if acks.exists() and len(acks.read_text().splitlines()) >= 1500:
                     break
             early = await sync_all(http, server, str(watcher["token"]), 0)
-            time.sleep(0.3)
+            await asyncio.sleep(0.3)
             server.kill()  # SIGKILL while the load is running
-            load.wait(30)
+            await asyncio.wait_for(load.wait(), 30)
         finally:
-            if load.poll() is None:
+            if load.returncode is None:
                 load.kill()
-                load.wait(10)
+                await load.wait()
         acked = [line.split() for line in acks.read_text().splitlines()]
         assert len(acked) >= 500, "the load did not get going before the kill"
         server.start()
@@ -120,7 +120,9 @@ async def test_kill_9_under_load_loses_no_acknowledged_message(
             before = ""
             while True:
                 page = await get(
-                    http, server, f"/v1/conversations/{conv}/messages?limit=200{before}",
+                    http,
+                    server,
+                    f"/v1/conversations/{conv}/messages?limit=200{before}",
                     str(a["token"]),
                 )
                 assert isinstance(page, list)
