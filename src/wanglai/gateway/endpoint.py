@@ -74,6 +74,8 @@ class Endpoint:
     raw_body: str | None = None
     """A non-JSON request body's media type (uploads); the handler reads it itself."""
     raw_response: str | None = None
+    max_body: int | None = None
+    """This endpoint's JSON body limit, when not ``settings.max_body_bytes``."""
 
 
 class Router:
@@ -94,6 +96,7 @@ class Router:
         query: tuple[Query, ...] = (),
         raw_body: str | None = None,
         raw_response: str | None = None,
+        max_body: int | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -110,6 +113,7 @@ class Router:
                     query,
                     raw_body=raw_body,
                     raw_response=raw_response,
+                    max_body=max_body,
                 )
             )
             return fn
@@ -123,7 +127,7 @@ class Router:
 
 def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     decoder = msgspec.json.Decoder(ep.body) if ep.body is not None else None
-    limit = container.settings.max_body_bytes
+    limit = ep.max_body or container.settings.max_body_bytes
 
     async def handle(request: web.Request) -> web.StreamResponse:
         session = Session(0, 0)

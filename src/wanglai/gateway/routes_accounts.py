@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from wanglai.domain.errors import NotFound
 from wanglai.gateway.endpoint import Ctx, Router
 from wanglai.gateway.schemas import CodeRequest, CodeSent, LoginRequest, Ok, ProfileUpdate
 from wanglai.services.views import DeviceView, MeView, UserView
@@ -76,7 +77,10 @@ async def update_me(ctx: Ctx, body: ProfileUpdate) -> MeView:
     "GET", "/v1/users/{user_id}", "A user's public profile", response=UserView, tag="profile"
 )
 async def user(ctx: Ctx) -> UserView:
-    return await ctx.app.accounts.user(ctx.match_int("user_id"))  # type: ignore[no-any-return]
+    user_id = ctx.match_int("user_id")
+    if not await ctx.app.contacts.visible(ctx.session.user_id, user_id):
+        raise NotFound("user_not_found", "No such user.")
+    return await ctx.app.accounts.user(user_id)  # type: ignore[no-any-return]
 
 
 @router.route(

@@ -69,7 +69,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:
         return ws
-    conn = Connection(app.hub, ws, transport, session.user_id, session.device_id)  # type: ignore[arg-type]
+    conn = Connection(app.hub, ws, transport, session.user_id, session.device_id)
     app.hub.add(conn)
     try:
         head = await app.sync.head(session.user_id)
