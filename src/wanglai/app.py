@@ -68,13 +68,15 @@ class Container:
                 sends_per_prefix=settings.otp_sends_per_prefix,
             ),
         )
-        self.messaging = MessagingService(self.db, self.clock, self.bus)
+        self.media = MediaService(self.db, self.clock, settings.media_dir, settings.max_media_bytes)
+        self.messaging = MessagingService(
+            self.db, self.clock, self.bus, media_check=self.media.check_attachable
+        )
         self.sync = SyncService(self.db, self.clock)
         self.contacts = ContactService(
             self.db, self.clock, self.bus, settings.default_region, settings.phonebook_max
         )
         self.groups = GroupService(self.db, self.clock, self.bus, self.messaging)
-        self.media = MediaService(self.db, self.clock, settings.media_dir, settings.max_media_bytes)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -141,7 +143,13 @@ def make_app(container: Container) -> web.Application:
             await sweeper
         await container.close()
 
+    async def close_sockets(_app: web.Application) -> None:
+        # aiohttp waits for open handlers (up to 60 s) before running cleanup_ctx: close the
+        # WebSockets (1001) on shutdown so that a SIGTERM stops the server at once.
+        await container.hub.close_all()
+
     app.cleanup_ctx.append(lifespan)
+    app.on_shutdown.append(close_sockets)
     return app
 
 

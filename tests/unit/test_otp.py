@@ -9,8 +9,11 @@ POLICY = otp.OtpPolicy()
 MIN = 60_000
 
 
-def history(number: list[int] | None = None, address: list[int] | None = None,
-            prefix: list[int] | None = None) -> otp.SendHistory:
+def history(
+    number: list[int] | None = None,
+    address: list[int] | None = None,
+    prefix: list[int] | None = None,
+) -> otp.SendHistory:
     return otp.SendHistory(number or [], address or [], prefix or [])
 
 

@@ -23,6 +23,10 @@ ERROR_SCHEMA = {
 }
 
 _TYPE_NAMES = {int: "integer", str: "string", bool: "boolean"}
+# Path parameters are integer ids, except these.
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+}
 
 
 def document(routers: list[Router]) -> dict[str, Any]:
@@ -72,7 +76,12 @@ def _operation(ep: Endpoint, by_type: dict[Any, Any]) -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
         op["responses"]["401"] = {"description": "Not logged in", **error}
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": _PATH_SCHEMAS.get(name, {"type": "integer"}),
+        }
         for name in _path_params(ep.path)
     ]
     for q in ep.query:
@@ -98,6 +107,7 @@ def _operation(ep: Endpoint, by_type: dict[Any, Any]) -> dict[str, Any]:
             "required": True,
             "content": {ep.raw_body: {"schema": {"type": "string", "format": "binary"}}},
         }
+        op["responses"]["413"] = {"description": "Body too large", **error}
     ok: dict[str, Any] = {"description": "OK"}
     if ep.raw_response:
         ok["content"] = {ep.raw_response: {"schema": {"type": "string", "format": "binary"}}}

@@ -123,9 +123,12 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
             Values(sorted({s for _, s in replies if s is not None})),
         )
         found_replies = {(int(r[0]), int(r[1])) for r in rows}
-    # 3. decide each message in order; count how many seqs each conversation needs
+    # 3. decide each message in order, numbering the accepted ones (a reply may point at a
+    #    message earlier in this same batch)
+    conv_before = yield from _read_seqs("conversations", [c for c in conv_ids if c in kinds])
+    conv_seq = dict(conv_before)
+    assigned: dict[int, int] = {}
     accepted: list[int] = []
-    per_conv: dict[int, int] = {}
     in_batch: dict[tuple[int, str], int] = {}
     for index, it in enumerate(items):
         key = (it.sender_id, it.client_id)
@@ -150,10 +153,14 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
             continue
         in_batch[key] = index
         accepted.append(index)
-        per_conv[it.conv_id] = per_conv.get(it.conv_id, 0) + 1
+        conv_seq[it.conv_id] += 1
+        assigned[index] = conv_seq[it.conv_id]
+        found_replies.add((it.conv_id, conv_seq[it.conv_id]))
     if accepted:
         # 4. sequence numbers: conversations, then every member's log
-        conv_seq = yield from _take_seqs("conversations", per_conv)
+        yield from _write_seqs(
+            "conversations", {c: n for c, n in conv_seq.items() if n != conv_before[c]}
+        )
         per_user: dict[int, int] = {}
         for index in accepted:
             for user_id in roles[items[index].conv_id]:
@@ -164,9 +171,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         media_rows: set[tuple[str, int]] = set()
         for index in accepted:
             it = items[index]
-            conv_seq[it.conv_id] += 1
-            seq = conv_seq[it.conv_id]
-            found_replies.add((it.conv_id, seq))
+            seq = assigned[index]
             message_rows.append(
                 (
                     it.conv_id,
@@ -227,19 +232,26 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
 batched(append, append_many)
 
 
-def _take_seqs(table: str, counts: dict[int, int]) -> Op[dict[int, int]]:
-    """Reserve ``counts[id]`` sequence numbers on each row; returns each row's seq before."""
-    ids = Values(sorted(counts))
+def _read_seqs(table: str, ids: list[int]) -> Op[dict[int, int]]:
+    """The sequence counters of these rows, locked until commit on PostgreSQL (in id order)."""
     rows = yield from all_rows(
         f"SELECT id, seq FROM {table} WHERE id = ANY(?)",
-        ids,
+        Values(sorted(ids)),
         pg_sql=f"SELECT id, seq FROM {table} WHERE id = ANY(?) ORDER BY id FOR UPDATE",
     )
-    before = {int(r[0]): int(r[1]) for r in rows}
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def _write_seqs(table: str, values: dict[int, int]) -> Op[None]:
     yield from many(
-        f"UPDATE {table} SET seq = ? WHERE id = ?",
-        [(before[i] + counts[i], i) for i in sorted(before)],
+        f"UPDATE {table} SET seq = ? WHERE id = ?", [(values[i], i) for i in sorted(values)]
     )
+
+
+def _take_seqs(table: str, counts: dict[int, int]) -> Op[dict[int, int]]:
+    """Reserve ``counts[id]`` sequence numbers on each row; returns each row's seq before."""
+    before = yield from _read_seqs(table, list(counts))
+    yield from _write_seqs(table, {i: before[i] + counts[i] for i in before})
     return before
 
 

@@ -158,6 +158,7 @@ events = Table(
     Column("ref", BigInteger, nullable=True),
     Column("payload", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    sqlite_with_rowid=False,  # the log is read by its key only: one b-tree, not two
 )
 
 media = Table(
@@ -176,3 +177,18 @@ media_refs = Table(
     Column("hash", String(64), primary_key=True),
     Column("conv_id", BigInteger, primary_key=True),
 )
+
+# Everyone who uploaded a blob (media.owner_id is only the first): each may fetch and send it.
+media_uploads = Table(
+    "media_uploads",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Full-text search over messages.search_text lives in the migration only, because SQLAlchemy Core
+# cannot declare it: on SQLite the FTS5 table ``messages_fts`` (trigram tokenizer, external content
+# = messages, rowid = messages.id) with the triggers ``messages_fts_ai/_au/_ad`` that keep it in
+# sync; on PostgreSQL the pg_trgm GIN index ``ix_messages_search_trgm``. Rebuilding ``messages``
+# (e.g. Alembic batch mode on SQLite) drops those triggers: recreate them in the same migration.

@@ -7,6 +7,8 @@ Create Date: 2026-11-28 03:29:52.981196
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -74,6 +76,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=True),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "seq"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "friend_requests",
@@ -144,6 +147,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hash", "conv_id"),
     )
     op.create_table(
+        "media_uploads",
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("hash", "user_id"),
+    )
+    op.create_table(
         "members",
         sa.Column("conv_id", sa.BigInteger(), nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
@@ -212,9 +222,64 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("phone"),
     )
+    # Last: the search triggers and index refer to `messages`.
+    create_message_search()
+
+
+# Full-text search over messages.search_text (see store/messages.py: search). SQLite: an FTS5
+# index with the trigram tokenizer (substring matches, Chinese included), external content so the
+# text is stored once, kept in sync by triggers; recalls and edits rewrite search_text, so the
+# update trigger swaps the old text for the new. Rebuilding `messages` (Alembic batch mode) drops
+# these triggers: a later migration that does so must recreate them. PostgreSQL: a pg_trgm GIN
+# index that serves the ILIKE query as it is; without the extension, ILIKE scans.
+SQLITE_SEARCH = (
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(search_text, content='messages',"
+    " content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_fts (rowid, search_text) VALUES (new.id, new.search_text); END",
+    "CREATE TRIGGER messages_fts_au AFTER UPDATE OF search_text ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, search_text)"
+    " VALUES ('delete', old.id, old.search_text);"
+    " INSERT INTO messages_fts (rowid, search_text) VALUES (new.id, new.search_text); END",
+    "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, search_text)"
+    " VALUES ('delete', old.id, old.search_text); END",
+)
+
+
+def create_message_search() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for statement in SQLITE_SEARCH:
+            bind.exec_driver_sql(statement)
+    elif bind.dialect.name == "postgresql":
+        try:
+            with bind.begin_nested():  # a savepoint: a refusal must not abort the migration
+                bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except sa.exc.DBAPIError as exc:
+            logging.getLogger("alembic.runtime.migration").warning(
+                "pg_trgm is not available (%s); message search will scan with ILIKE. Run"
+                " CREATE EXTENSION pg_trgm as a superuser and create ix_messages_search_trgm.",
+                exc.orig,
+            )
+            return
+        bind.exec_driver_sql(
+            "CREATE INDEX ix_messages_search_trgm ON messages USING gin (search_text gin_trgm_ops)"
+        )
+
+
+def drop_message_search() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for name in ("messages_fts_ai", "messages_fts_au", "messages_fts_ad"):
+            bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        bind.exec_driver_sql("DROP TABLE IF EXISTS messages_fts")
+    elif bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("DROP INDEX IF EXISTS ix_messages_search_trgm")
 
 
 def downgrade() -> None:
+    drop_message_search()
     op.drop_table("users")
     with op.batch_alter_table("rate_hits", schema=None) as batch_op:
         batch_op.drop_index("ix_rate_hits_bucket_at")
@@ -225,6 +290,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_members_user")
 
     op.drop_table("members")
+    op.drop_table("media_uploads")
     op.drop_table("media_refs")
     op.drop_table("media")
     op.drop_table("login_codes")

@@ -1,0 +1,144 @@
+"""Every endpoint that takes an id is tried with other people's ids: refused, nothing changed.
+
+The list of endpoints comes from the route table itself, so a new endpoint is covered (or this
+test fails until its ids are described here).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from wanglai.app import routers
+
+from .conftest import Api, User
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+
+BODIES: dict[str, Any] = {
+    "EditRequest": {"body": {"text": "hacked"}},
+    "SendRequest": {"client_id": "evil", "kind": "text", "body": {"text": "evil"}},
+    "ReadRequest": {"seq": 1},
+    "GroupUpdate": {"title": "pwned"},
+    "GroupInvite": {"user_ids": [0]},  # filled with the attacker's id
+    "OwnerRequest": {"user_id": 0},
+    "MuteRequest": {"muted": True},
+}
+
+# Endpoints whose answer to a stranger is legitimately 2xx (public profiles), with the reason.
+OPEN_TO_STRANGERS = {("GET", "/v1/users/{user_id}")}
+
+
+async def snapshot(api: Api, people: list[User], convs: list[int]) -> Any:
+    state = []
+    for person in people:
+        _, page = await api.call("GET", "/v1/sync?since=0&limit=5000", person)
+        state.append(page["head"])
+        state.append(await api.call("GET", "/v1/friends", person))
+        state.append(await api.call("GET", "/v1/devices", person))
+    for conv in convs:
+        state.append(await api.call("GET", f"/v1/conversations/{conv}/messages", people[0]))
+    state.append(await api.call("GET", f"/v1/groups/{convs[1]}", people[0]))
+    return state
+
+
+async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
+    alice, bob, carol = await api.user("friends"), await api.user("friends"), await api.user()
+    eve = await api.user()
+    # alice <-> bob friends; carol asks alice (pending); bob <-> carol friends
+    _, req = await api.call("POST", "/v1/friends/requests", alice, json={"user_id": bob.id})
+    await api.call("POST", f"/v1/friends/requests/{req['id']}/accept", bob)
+    _, req = await api.call("POST", "/v1/friends/requests", bob, json={"user_id": carol.id})
+    await api.call("POST", f"/v1/friends/requests/{req['id']}/accept", carol)
+    _, pending = await api.call("POST", "/v1/friends/requests", carol, json={"user_id": alice.id})
+    status, direct = await api.call(
+        "POST", "/v1/conversations/direct", alice, json={"user_id": bob.id}
+    )
+    assert status == 200
+    status, media = await api.call(
+        "POST", "/v1/media", alice, data=PNG, headers={"Content-Type": "image/png"}
+    )
+    assert status in (200, 201), media
+    await api.call(
+        "POST",
+        f"/v1/conversations/{direct['id']}/messages",
+        alice,
+        json={"client_id": "m1", "kind": "image", "body": {"media": media["hash"]}},
+    )
+    status, group = await api.call(
+        "POST", "/v1/groups", alice, json={"title": "private", "members": [bob.id]}
+    )
+    assert status in (200, 201), group
+    await api.call("PATCH", f"/v1/groups/{group['id']}", alice, json={"approval_required": True})
+    await api.call("POST", f"/v1/groups/{group['id']}/members", bob, json={"user_ids": [carol.id]})
+    _, join_requests = await api.call("GET", f"/v1/groups/{group['id']}/requests", alice)
+    assert join_requests, "the invitation should wait for approval"
+    ids = {
+        "seq": 1,
+        "device_id": alice.device_id,
+        "hash": media["hash"],
+    }
+    convs = [direct["id"], group["id"]]
+    before = await snapshot(api, [alice, bob, carol], convs)
+    tried = 0
+    for router in routers():
+        for ep in router.endpoints:
+            names = re.findall(r"{(\w+)}", ep.path)
+            if not names or (ep.method, ep.path) in OPEN_TO_STRANGERS:
+                continue
+            variants: list[dict[str, Any]] = []
+            for conv in convs:
+                values = dict(ids, conv_id=conv, user_id=bob.id)
+                values["request_id"] = (
+                    join_requests[0]["id"] if "groups" in ep.path else pending["id"]
+                )
+                variants.append(values)
+            for values in variants:
+                path = ep.path.format(**{n: values[n] for n in names})
+                body = None
+                if ep.body is not None:
+                    body = dict(BODIES[ep.body.__name__])
+                    for key in ("user_id",):
+                        if key in body:
+                            body[key] = eve.id
+                    if "user_ids" in body:
+                        body["user_ids"] = [eve.id]
+                status, answer = await api.call(ep.method, path, eve, json=body)
+                tried += 1
+                assert status in (403, 404), (ep.method, path, status, answer)
+    assert tried >= 30
+    assert await snapshot(api, [alice, bob, carol], convs) == before
+    # and the attacker's own log learned nothing
+    _, page = await api.call("GET", "/v1/sync?since=0", eve)
+    assert page["events"] == []
+
+
+async def test_blocked_users_cannot_see_the_blocker(api: Api) -> None:
+    alice, eve = await api.user(), await api.user()
+    status, _ = await api.call("GET", f"/v1/users/{alice.id}", eve)
+    assert status == 200
+    await api.call("POST", "/v1/blocks", alice, json={"user_id": eve.id})
+    status, body = await api.call("GET", f"/v1/users/{alice.id}", eve)
+    assert status == 404 and body["error"]["code"] == "user_not_found"
+    status, body = await api.call("POST", "/v1/contacts/lookup", eve, json={"phone": alice.phone})
+    assert status == 404
+    status, body = await api.call("POST", "/v1/contacts/match", eve, json={"phones": [alice.phone]})
+    assert status == 200 and body["matches"] == []
+    status, body = await api.call(
+        "POST", "/v1/conversations/direct", eve, json={"user_id": alice.id}
+    )
+    assert status == 403
+
+
+@pytest.mark.parametrize("path", ["/v1/me", "/v1/conversations", "/v1/sync?since=0"])
+async def test_revoked_token_is_refused_everywhere(api: Api, path: str) -> None:
+    alice = await api.user()
+    await api.call("POST", "/v1/auth/logout", alice)
+    status, body = await api.call("GET", path, alice)
+    assert status == 401 and body["error"]["code"] == "invalid_token"
