@@ -26,7 +26,7 @@ from wanglai.services.media import MediaService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.sync import SyncService
 from wanglai.settings import Settings
-from wanglai.store import migrate
+from wanglai.store import messages, migrate
 from wanglai.store.database import Database, connect
 
 log = logging.getLogger("wanglai")
@@ -136,11 +136,15 @@ def make_app(container: Container) -> web.Application:
 
     async def lifespan(_app: web.Application) -> AsyncIterator[None]:
         await container.start()
-        sweeper = asyncio.create_task(_sweep_idle(container), name="idle-sweeper")
+        loops = [asyncio.create_task(_sweep_idle(container), name="idle-sweeper")]
+        if container.db.dialect == "sqlite":
+            loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in loops:
+            task.cancel()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await container.close()
 
     async def close_sockets(_app: web.Application) -> None:
@@ -161,6 +165,17 @@ async def _sweep_idle(container: Container) -> None:
         closed = container.hub.close_idle(3 * interval)
         if closed:
             log.info("closed %d idle connections", closed)
+
+
+async def _index_search(container: Container, interval_s: float = 0.5) -> None:
+    """Keep SQLite's search index caught up, in bulk; search covers the unindexed tail itself."""
+    while True:
+        try:
+            while await container.db.write(messages.index_search, 20_000) == 20_000:
+                pass
+        except Exception:
+            log.exception("search indexing failed; will retry")
+        await asyncio.sleep(interval_s)
 
 
 def serve(settings: Settings) -> None:

@@ -192,7 +192,11 @@ def _explain(needle: str, user_id: int) -> Op[list[Row]]:
     stmt: Stmt = next(query)
     yield from execute("SELECT 1", pg_sql=_PLANNER.format("off"))
     plan: list[Row] = yield Stmt(
-        "all", "EXPLAIN QUERY PLAN " + stmt.sql, stmt.params, "EXPLAIN " + (stmt.pg_sql or "")
+        "all",
+        "EXPLAIN QUERY PLAN " + stmt.sql,
+        stmt.params,
+        "EXPLAIN " + (stmt.pg_sql or ""),
+        stmt.pg_params,
     )
     yield from execute("SELECT 1", pg_sql=_PLANNER.format("on"))
     return plan
@@ -209,10 +213,13 @@ def _index_rows() -> Op[list[Row]]:
 async def test_long_needles_use_the_index_kept_in_sync(world: World) -> None:
     alice, bob, conv = await chat(world)
     seqs = await say(world, alice, conv, "明天一起吃饭吗", "to be edited", "to be recalled")
+    db = world.container.db
+    if db.dialect == "sqlite":  # the app's background job; here, by hand
+        assert await db.write(message_store.index_search, 1000) == 3
+        assert await db.write(message_store.index_search, 1000) == 0
     m = world.container.messaging
     await m.edit(alice.user_id, conv, seqs[1], {"text": "edited once 改过"})
     await m.recall(alice.user_id, conv, seqs[2])
-    db = world.container.db
     assert await db.read(_index_rows) != []
     plan = " ".join(str(row[-1]) for row in await db.read(_explain, "一起吃", bob.user_id))
     if db.dialect == "sqlite":
@@ -231,3 +238,21 @@ async def test_long_needles_use_the_index_kept_in_sync(world: World) -> None:
         assert "ix_messages_search_trgm" in plan, plan
     short: Any = " ".join(str(row[-1]) for row in await db.read(_explain, "吃饭", bob.user_id))
     assert "messages_fts" not in short
+
+
+async def test_messages_are_found_before_and_after_background_indexing(world: World) -> None:
+    alice, bob, conv = await chat(world)
+    db = world.container.db
+    m = world.container.messaging
+    await say(world, alice, conv, "first batch: dumplings tonight")
+    if db.dialect == "sqlite":
+        await db.write(message_store.index_search, 1000)
+    seqs = await say(world, alice, conv, "second batch: more dumplings", "unrelated")
+    found = await m.search(bob.user_id, "dumplings", None, 10)
+    assert [x.seq for x in found] == [seqs[0], seqs[0] - 1]  # indexed and not-yet-indexed
+    await m.edit(alice.user_id, conv, seqs[0], {"text": "second batch: noodles"})
+    assert [x.seq for x in await m.search(bob.user_id, "dumplings", None, 10)] == [seqs[0] - 1]
+    if db.dialect == "sqlite":
+        await db.write(message_store.index_search, 1000)
+    assert [x.seq for x in await m.search(bob.user_id, "noodles", None, 10)] == [seqs[0]]
+    assert [x.seq for x in await m.search(bob.user_id, "dumplings", None, 10)] == [seqs[0] - 1]

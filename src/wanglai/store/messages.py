@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from wanglai.domain.errors import NotFound, WanglaiError
 from wanglai.domain.policy import PeerFacts, SendFacts
 from wanglai.store import events
-from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one
+from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one, scalar
 
 MESSAGE_COLUMNS = (
     "conv_id, seq, sender_id, client_id, kind, body, reply_to, created_ms, edited_ms, recalled_ms"
@@ -405,24 +405,72 @@ def search(user_id: int, needle: str, conv_ids: list[int] | None, limit: int) ->
         " JOIN messages m ON m.conv_id = me.conv_id AND m.seq > me.from_seq WHERE me.user_id = ?"
     )
     if len(needle) >= SEARCH_INDEX_MIN:
-        # One parameter, the needle itself, quoted in SQL for each dialect: an FTS5 phrase (a
-        # quoted string, in which nothing is an operator) or an escaped ILIKE pattern.
+        # The needle is quoted in SQL for each dialect: an FTS5 phrase (a quoted string, in
+        # which nothing is an operator) or an escaped ILIKE pattern. SQLite: the index, plus the newest messages the background job has not indexed yet
+        # (driven from messages by id, so it costs what is unindexed, not the user's history).
+        pattern = _like_pattern(needle)
+        filters = " AND m.recalled_ms IS NULL AND m.seq > me.from_seq" + scope
         sqlite = (
-            f"SELECT {_SEARCH_COLUMNS} FROM messages_fts"
+            f"SELECT * FROM (SELECT {_SEARCH_COLUMNS}, m.id AS mid FROM messages_fts"
             " JOIN messages m ON m.id = messages_fts.rowid"
             " JOIN members me ON me.conv_id = m.conv_id AND me.user_id = ?"
             " WHERE messages_fts MATCH '\"' || replace(?, '\"', '\"\"') || '\"'"
-            " AND m.seq > me.from_seq" + rest
+            + filters
+            + f" UNION ALL SELECT {_SEARCH_COLUMNS}, m.id FROM messages m"
+            " CROSS JOIN members me ON me.conv_id = m.conv_id AND me.user_id = ?"
+            " WHERE m.id > (SELECT indexed_id FROM messages_fts_progress)"
+            " AND m.search_text LIKE ? ESCAPE '\\'"
+            + filters
+            + ") ORDER BY created_ms DESC, mid DESC LIMIT ?"
         )
         postgres = (
             in_my_conversations + " AND m.search_text ILIKE '%' ||"
             " replace(replace(replace(?, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'" + rest
         )
-        rows = yield from all_rows(sqlite, user_id, needle, *tail, pg_sql=postgres)
+        scoped = tail[:-1]
+        rows = yield from all_rows(
+            sqlite,
+            user_id,
+            needle,
+            *scoped,
+            user_id,
+            pattern,
+            *scoped,
+            limit,
+            pg_sql=postgres,
+            pg_params=[user_id, needle, *tail],
+        )
         return rows
-    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = _like_pattern(needle)
     like = in_my_conversations + " AND m.search_text {op} ? ESCAPE '\\'" + rest
     rows = yield from all_rows(
         like.format(op="LIKE"), user_id, pattern, *tail, pg_sql=like.format(op="ILIKE")
     )
     return rows
+
+
+def _like_pattern(needle: str) -> str:
+    """``needle`` as a LIKE pattern matching it anywhere, with ``\\`` escaping ``%`` and ``_``."""
+    return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def index_search(limit: int) -> Op[int]:
+    """SQLite only: add up to ``limit`` not yet indexed messages to the search index, in one
+    statement; returns how many. The app runs it in the background, so sends never wait on it.
+    """
+    done = yield from scalar("SELECT indexed_id FROM messages_fts_progress WHERE id = 1")
+    top = yield from scalar(
+        "SELECT MAX(id) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)",
+        done,
+        limit,
+    )
+    if top is None:
+        return 0
+    count = yield from execute(
+        "INSERT INTO messages_fts (rowid, search_text)"
+        " SELECT id, search_text FROM messages WHERE id > ? AND id <= ?",
+        done,
+        top,
+    )
+    yield from execute("UPDATE messages_fts_progress SET indexed_id = ? WHERE id = 1", top)
+    return count

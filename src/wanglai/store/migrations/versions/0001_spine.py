@@ -228,20 +228,26 @@ def upgrade() -> None:
 
 # Full-text search over messages.search_text (see store/messages.py: search). SQLite: an FTS5
 # index with the trigram tokenizer (substring matches, Chinese included), external content so the
-# text is stored once, kept in sync by triggers; recalls and edits rewrite search_text, so the
-# update trigger swaps the old text for the new. Rebuilding `messages` (Alembic batch mode) drops
-# these triggers: a later migration that does so must recreate them. PostgreSQL: a pg_trgm GIN
-# index that serves the ILIKE query as it is; without the extension, ILIKE scans.
+# text is stored once. New messages are indexed in bulk by a background job
+# (store/messages.py: index_search) that records how far it got in messages_fts_progress: indexing
+# row by row in a trigger cost six times as much and sat on every send's commit. Recalls and edits
+# rewrite search_text, so the update trigger swaps old text for new in rows already indexed.
+# Rebuilding `messages` (Alembic batch mode) drops these triggers: a later migration that does so
+# must recreate them. PostgreSQL: a pg_trgm GIN index that serves the ILIKE query as it is;
+# without the extension, ILIKE scans.
 SQLITE_SEARCH = (
     "CREATE VIRTUAL TABLE messages_fts USING fts5(search_text, content='messages',"
     " content_rowid='id', tokenize='trigram')",
-    "CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN"
-    " INSERT INTO messages_fts (rowid, search_text) VALUES (new.id, new.search_text); END",
-    "CREATE TRIGGER messages_fts_au AFTER UPDATE OF search_text ON messages BEGIN"
+    "CREATE TABLE messages_fts_progress (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " indexed_id INTEGER NOT NULL)",
+    "INSERT INTO messages_fts_progress (id, indexed_id) VALUES (1, 0)",
+    "CREATE TRIGGER messages_fts_au AFTER UPDATE OF search_text ON messages"
+    " WHEN old.id <= (SELECT indexed_id FROM messages_fts_progress) BEGIN"
     " INSERT INTO messages_fts (messages_fts, rowid, search_text)"
     " VALUES ('delete', old.id, old.search_text);"
     " INSERT INTO messages_fts (rowid, search_text) VALUES (new.id, new.search_text); END",
-    "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN"
+    "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages"
+    " WHEN old.id <= (SELECT indexed_id FROM messages_fts_progress) BEGIN"
     " INSERT INTO messages_fts (messages_fts, rowid, search_text)"
     " VALUES ('delete', old.id, old.search_text); END",
 )
@@ -271,8 +277,9 @@ def create_message_search() -> None:
 def drop_message_search() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        for name in ("messages_fts_ai", "messages_fts_au", "messages_fts_ad"):
+        for name in ("messages_fts_au", "messages_fts_ad"):
             bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        bind.exec_driver_sql("DROP TABLE IF EXISTS messages_fts_progress")
         bind.exec_driver_sql("DROP TABLE IF EXISTS messages_fts")
     elif bind.dialect.name == "postgresql":
         bind.exec_driver_sql("DROP INDEX IF EXISTS ix_messages_search_trgm")
