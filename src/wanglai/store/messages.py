@@ -406,8 +406,9 @@ def search(user_id: int, needle: str, conv_ids: list[int] | None, limit: int) ->
     )
     if len(needle) >= SEARCH_INDEX_MIN:
         # The needle is quoted in SQL for each dialect: an FTS5 phrase (a quoted string, in
-        # which nothing is an operator) or an escaped ILIKE pattern. SQLite: the index, plus the newest messages the background job has not indexed yet
-        # (driven from messages by id, so it costs what is unindexed, not the user's history).
+        # which nothing is an operator) or an escaped ILIKE pattern. SQLite reads the index, plus
+        # the newest messages the background job has not indexed yet (driven from messages by
+        # id, so that part costs what is unindexed, not the user's whole history).
         pattern = _like_pattern(needle)
         filters = " AND m.recalled_ms IS NULL AND m.seq > me.from_seq" + scope
         sqlite = (
