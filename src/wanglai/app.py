@@ -123,9 +123,11 @@ def routers() -> list[Router]:
 
 def make_app(container: Container) -> web.Application:
     from wanglai.gateway import openapi, routes_ops, ws
+    from wanglai.gateway.observe import metrics_middleware
 
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=container.settings.max_media_bytes + 4096
+        middlewares=[metrics_middleware, error_middleware],
+        client_max_size=container.settings.max_media_bytes + 4096,
     )
     app[APP_KEY] = container
     for router in routers():
