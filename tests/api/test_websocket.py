@@ -67,6 +67,11 @@ async def test_typing_and_read_frames(api: Api) -> None:
         {"t": "send", "id": "x", "conv": conv, "kind": "text", "body": {"text": "read me"}}
     )
     await next_of(wb, "event")
+    await wb.send_json({"t": "delivered", "conv": conv, "seq": 1})
+    receipt = await next_of(wa, "event")
+    while receipt["type"] != "delivered":
+        receipt = await next_of(wa, "event")
+    assert receipt["data"] == {"conv": conv, "user": b.id, "seq": 1}
     await wb.send_json({"t": "read", "conv": conv, "seq": 1})
     receipt = await next_of(wa, "event")
     while receipt["type"] != "read":
@@ -74,7 +79,7 @@ async def test_typing_and_read_frames(api: Api) -> None:
     assert receipt["data"] == {"conv": conv, "user": b.id, "seq": 1}
     # typing is ephemeral: never in the log
     _, page = await api.call("GET", "/v1/sync?since=0", a)
-    assert {e["type"] for e in page["events"]} == {"message", "read"}
+    assert {e["type"] for e in page["events"]} == {"message", "delivered", "read"}
     await wa.close()
     await wb.close()
 

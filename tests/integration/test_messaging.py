@@ -236,3 +236,32 @@ async def test_reply_to_a_message_in_the_same_batch(world: World) -> None:
         m.send(bob.user_id, conv, "r", "text", {"text": "answer"}, reply_to=1),
     )
     assert first.seq == 1 and reply.reply_to == 1 and reply.seq == 2
+
+
+async def test_delivered_receipts(world: World) -> None:
+    alice, bob = await world.user(), await world.user()
+    await befriend(world, alice.user_id, bob.user_id)
+    m = world.container.messaging
+    conv = await m.open_direct(alice.user_id, bob.user_id)
+    for i in range(3):
+        await m.send(alice.user_id, conv, f"c{i}", "text", {"text": f"m{i}"})
+    assert await m.mark_delivered(bob.user_id, conv, 2) == 2
+    assert await m.mark_delivered(bob.user_id, conv, 1) == 2  # never backwards
+    [view] = await m.conversations(alice.user_id)
+    assert (view.peer_delivered_seq, view.peer_read_seq) == (2, 0)
+    assert await m.mark_read(bob.user_id, conv, 3) == 3  # reading implies delivery
+    [view] = await m.conversations(alice.user_id)
+    assert (view.peer_delivered_seq, view.peer_read_seq) == (3, 3)
+    alice_events = (await world.container.sync.since(alice.user_id, 0)).events
+    receipts = [(e.type, e.data) for e in alice_events if e.type in ("delivered", "read")]
+    assert receipts == [
+        ("delivered", {"conv": conv, "user": bob.user_id, "seq": 2}),
+        ("read", {"conv": conv, "user": bob.user_id, "seq": 3}),
+    ]
+    bob_events = (await world.container.sync.since(bob.user_id, 0)).events
+    assert [e.type for e in bob_events if e.type in ("delivered", "read")] == ["read"]
+    eve = await world.user()
+    with pytest.raises(NotFound):
+        await m.mark_delivered(eve.user_id, conv, 1)
+    with pytest.raises(Invalid):
+        await m.mark_delivered(bob.user_id, conv, 0)

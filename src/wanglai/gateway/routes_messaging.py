@@ -154,6 +154,19 @@ async def read(ctx: Ctx, body: ReadRequest) -> ReadRequest:
 
 @router.route(
     "POST",
+    "/v1/conversations/{conv_id}/delivered",
+    "Report that this device has the messages up to seq (a direct peer gets a receipt)",
+    body=ReadRequest,
+    response=ReadRequest,
+    tag="messages",
+)
+async def delivered(ctx: Ctx, body: ReadRequest) -> ReadRequest:
+    conv = ctx.match_int("conv_id")
+    return ReadRequest(await ctx.app.messaging.mark_delivered(ctx.session.user_id, conv, body.seq))
+
+
+@router.route(
+    "POST",
     "/v1/conversations/{conv_id}/typing",
     "Tell the others you are typing (not stored)",
     response=None,

@@ -34,6 +34,11 @@ class ReadFrame(msgspec.Struct, tag="read", tag_field="t"):
     seq: int
 
 
+class DeliveredFrame(msgspec.Struct, tag="delivered", tag_field="t"):
+    conv: int
+    seq: int
+
+
 class TypingFrame(msgspec.Struct, tag="typing", tag_field="t"):
     conv: int
 
@@ -46,7 +51,7 @@ class CursorFrame(msgspec.Struct, tag="cursor", tag_field="t"):
     seq: int
 
 
-ClientFrame = SendFrame | ReadFrame | TypingFrame | PingFrame | CursorFrame
+ClientFrame = SendFrame | ReadFrame | DeliveredFrame | TypingFrame | PingFrame | CursorFrame
 _decode = msgspec.json.Decoder(ClientFrame).decode
 _encode = msgspec.json.Encoder().encode
 PONG = b'{"t":"pong"}'
@@ -118,6 +123,9 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
         conn.spawn(_send(app, conn, frame))
     elif isinstance(frame, ReadFrame):
         conn.spawn(_guard(conn, app.messaging.mark_read(conn.user_id, frame.conv, frame.seq)))
+    elif isinstance(frame, DeliveredFrame):
+        work = app.messaging.mark_delivered(conn.user_id, frame.conv, frame.seq)
+        conn.spawn(_guard(conn, work))
     elif isinstance(frame, TypingFrame):
         conn.spawn(_guard(conn, app.messaging.typing(conn.user_id, frame.conv)))
     else:

@@ -167,17 +167,24 @@ class MessagingService:
 
     async def mark_read(self, user_id: int, conv_id: int, seq: object) -> int:
         """Move the read pointer; the user's other devices and a direct peer hear of it."""
+        return await self._mark(user_id, conv_id, seq, "read")
+
+    async def mark_delivered(self, user_id: int, conv_id: int, seq: object) -> int:
+        """A device of the user has the messages up to ``seq``; a direct peer hears of it."""
+        return await self._mark(user_id, conv_id, seq, "delivered")
+
+    async def _mark(self, user_id: int, conv_id: int, seq: object, pointer: str) -> int:
         upto = _positive(seq, "seq")
         now = self.clock.now_ms()
-        result = await self.db.write(conversations.mark_read, conv_id, user_id, upto, now)
+        result = await self.db.write(conversations.mark, conv_id, user_id, upto, pointer, now)
         if result is None:
             raise NotFound("conversation_not_found", "No such conversation.")
-        read_seq, deliveries = result
+        value, deliveries = result
         if deliveries:
-            data = {"conv": conv_id, "user": user_id, "seq": read_seq}
-            out = frames.data_event_frames("read", data, conv_id, deliveries, now)
+            data = {"conv": conv_id, "user": user_id, "seq": value}
+            out = frames.data_event_frames(pointer, data, conv_id, deliveries, now)
             await self.bus.publish([Envelope(uid, frame) for uid, frame in out])
-        return read_seq
+        return value
 
     async def typing(self, user_id: int, conv_id: object) -> None:
         conv = _positive(conv_id, "conv")

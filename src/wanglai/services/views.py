@@ -70,6 +70,10 @@ class ConversationView(msgspec.Struct, omit_defaults=True):
     role: str
     peer: int | None = None
     last: MessageView | None = None
+    peer_delivered_seq: int | None = None
+    """Direct conversations: how far the other person's devices have received."""
+    peer_read_seq: int | None = None
+    """Direct conversations: how far the other person has read."""
 
 
 def user_view(row: Row) -> UserView:
@@ -136,4 +140,6 @@ def conversation_view(row: Row) -> ConversationView:
         role=str(role),
         peer=None if peer is None else int(peer),
         last=last,
+        peer_delivered_seq=None if peer is None else int(row[15]),
+        peer_read_seq=None if peer is None else int(row[16]),
     )

@@ -95,37 +95,26 @@ def list_for_user(user_id: int, limit: int) -> Op[list[Row]]:
     """The user's conversations, most recently active first.
 
     Columns: id, kind, title, seq, read_seq, muted, role, unread, peer_id, then the last
-    message's seq, sender_id, kind, body, created_ms, recalled_ms (NULLs when empty).
+    message's seq, sender_id, kind, body, created_ms, recalled_ms (NULLs when empty), then, in
+    a direct conversation, the peer's delivered_seq and read_seq.
     """
     rows = yield from all_rows(
         "SELECT c.id, c.kind, c.title, c.seq, m.read_seq, m.muted, m.role,"
         " (SELECT COUNT(*) FROM messages x WHERE x.conv_id = c.id AND x.seq > m.read_seq"
         "   AND x.seq > m.from_seq AND x.sender_id <> ? AND x.recalled_ms IS NULL),"
-        " (SELECT p.user_id FROM members p WHERE p.conv_id = c.id AND p.user_id <> ?"
-        "   AND c.kind = 'direct' LIMIT 1),"
-        " l.seq, l.sender_id, l.kind, l.body, l.created_ms, l.recalled_ms"
+        " p.user_id,"
+        " l.seq, l.sender_id, l.kind, l.body, l.created_ms, l.recalled_ms,"
+        " p.delivered_seq, p.read_seq"
         " FROM members m JOIN conversations c ON c.id = m.conv_id"
         " LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = c.seq"
+        " LEFT JOIN members p ON c.kind = 'direct' AND p.conv_id = c.id AND p.user_id <> m.user_id"
         " WHERE m.user_id = ? ORDER BY COALESCE(l.created_ms, c.created_ms) DESC, c.id DESC"
         " LIMIT ?",
-        user_id,
         user_id,
         user_id,
         limit,
     )
     return rows
-
-
-def set_read(conv_id: int, user_id: int, seq: int) -> Op[int]:
-    """Move the read pointer forward (never back); returns rows changed."""
-    changed = yield from execute(
-        "UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?",
-        seq,
-        conv_id,
-        user_id,
-        seq,
-    )
-    return changed
 
 
 def shared_conversation_ids(user_id: int, conv_ids: list[int]) -> Op[set[int]]:
@@ -137,29 +126,52 @@ def shared_conversation_ids(user_id: int, conv_ids: list[int]) -> Op[set[int]]:
     return {int(r[0]) for r in rows}
 
 
-def mark_read(
-    conv_id: int, user_id: int, seq: int, now: int
-) -> Op[tuple[int, list[tuple[int, int]]] | None]:
-    """Move the user's read pointer up to ``seq``; returns (read seq, event deliveries).
+POINTERS = ("read", "delivered")
 
-    The user's own devices hear of it (to clear unread counts); in a direct conversation the
-    peer does too (a read receipt). None when the user is not a member.
+
+def mark(
+    conv_id: int, user_id: int, seq: int, pointer: str, now: int
+) -> Op[tuple[int, list[tuple[int, int]]] | None]:
+    """Move the user's ``read`` or ``delivered`` pointer up to ``seq`` (never back, never past
+    the conversation's newest message); reading also counts as delivery.
+
+    Returns (the pointer's value, event deliveries), or None when the user is not a member.
+    Who hears of it: for ``read``, the user's own devices (to clear unread counts) and, in a
+    direct conversation, the peer (a read receipt); for ``delivered``, only the peer of a direct
+    conversation. Group pointers are stored but not broadcast: a receipt to 500 people for every
+    message would cost more than the message.
     """
+    assert pointer in POINTERS
     member = yield from membership(conv_id, user_id)
     if member is None:
         return None
     conv = yield from conversation(conv_id)
     assert conv is not None
     upto = min(seq, int(conv[6]))
-    changed = yield from set_read(conv_id, user_id, upto)
+    columns = ("read_seq", "delivered_seq") if pointer == "read" else ("delivered_seq",)
+    changed = 0
+    for column in columns:
+        changed += yield from execute(
+            f"UPDATE members SET {column} = ? WHERE conv_id = ? AND user_id = ? AND {column} < ?",
+            upto,
+            conv_id,
+            user_id,
+            upto,
+        )
+    current = yield from scalar(
+        f"SELECT {columns[0]} FROM members WHERE conv_id = ? AND user_id = ?", conv_id, user_id
+    )
     if not changed:
-        return max(upto, int(member[3])), []
-    audience = [user_id]
+        return int(current), []
+    audience = [user_id] if pointer == "read" else []
     if str(conv[1]) == "direct":
-        audience = yield from member_ids(conv_id)
-    data = f'{{"conv":{conv_id},"user":{user_id},"seq":{upto}}}'
-    deliveries = yield from events.append(audience, "read", conv_id, None, data, now)
-    return upto, deliveries
+        ids = yield from member_ids(conv_id)
+        audience += [i for i in ids if i != user_id]
+    if not audience:
+        return int(current), []
+    data = f'{{"conv":{conv_id},"user":{user_id},"seq":{int(current)}}}'
+    deliveries = yield from events.append(audience, pointer, conv_id, None, data, now)
+    return int(current), deliveries
 
 
 def set_muted(

@@ -114,6 +114,7 @@ members = Table(
     Column("joined_ms", BigInteger, nullable=False),
     Column("from_seq", BigInteger, nullable=False, server_default="0"),
     Column("read_seq", BigInteger, nullable=False, server_default="0"),
+    Column("delivered_seq", BigInteger, nullable=False, server_default="0"),
     Column("muted", Integer, nullable=False, server_default="0"),
     Index("ix_members_user", "user_id"),
 )

@@ -161,6 +161,7 @@ def upgrade() -> None:
         sa.Column("joined_ms", sa.BigInteger(), nullable=False),
         sa.Column("from_seq", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("read_seq", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("delivered_seq", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("muted", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("conv_id", "user_id"),
     )
