@@ -63,17 +63,27 @@ class AccountService:
         now = self.clock.now_ms()
         buckets = [f"otp:n:{phone}", f"otp:a:{address}"[:80], f"otp:p:{prefix(phone)}"]
         widest = max(self.policy.window_ms, self.policy.address_window_ms)
-        seen = await self.db.read(accounts.hits_since, buckets, now - widest)
-        otp.check_send(
-            self.policy, otp.SendHistory(seen[buckets[0]], seen[buckets[1]], seen[buckets[2]]), now
+        newest = max(
+            self.policy.sends_per_number,
+            self.policy.sends_per_address,
+            self.policy.sends_per_prefix,
         )
+
+        def check(seen: dict[str, list[int]]) -> None:
+            history = otp.SendHistory(*(seen[b] for b in buckets))
+            otp.check_send(self.policy, history, now)
+
         code = secret.new_code(self.policy.digits)
-        await self.db.write(accounts.record_hits, buckets, now, now - widest)
         await self.db.write(
-            accounts.save_code,
+            accounts.issue_code,
             phone,
             secret.hash_code(code, phone, self.pepper),
             now + self.policy.ttl_ms,
+            buckets,
+            now,
+            widest,
+            newest,
+            check,
         )
         minutes = self.policy.ttl_ms // 60_000
         await self.sms.send(phone, f"Your Wanglai code is {code}. It expires in {minutes} minutes.")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from wanglai.domain import secret
 from wanglai.domain.otp import PendingCode
-from wanglai.store.sql import Op, Row, Values, all_rows, execute, one, scalar
+from wanglai.store.sql import Op, Row, Values, all_rows, execute, many, one, scalar
 
 USER_COLUMNS = "id, phone, name, about, dm_policy, created_ms"
 
@@ -213,19 +213,46 @@ def redeem_code(
 # ---------------------------------------------------------------- rate limits
 
 
-def hits_since(buckets: list[str], since_ms: int) -> Op[dict[str, list[int]]]:
-    rows = yield from all_rows(
-        "SELECT bucket, at_ms FROM rate_hits WHERE bucket = ANY(?) AND at_ms > ? ORDER BY at_ms",
-        Values(buckets),
-        since_ms,
-    )
-    found: dict[str, list[int]] = {b: [] for b in buckets}
-    for bucket, at_ms in rows:
-        found[str(bucket)].append(int(at_ms))
+def hits_since(buckets: list[str], since_ms: int, newest: int = 1000) -> Op[dict[str, list[int]]]:
+    """Each bucket's hits after ``since_ms`` (at most the ``newest`` ones), oldest first.
+
+    Rate rules only need as many hits as their limit, so the read stays small however hard a
+    bucket is being hammered.
+    """
+    found: dict[str, list[int]] = {}
+    for bucket in buckets:
+        rows = yield from all_rows(
+            "SELECT at_ms FROM rate_hits WHERE bucket = ? AND at_ms > ?"
+            " ORDER BY at_ms DESC LIMIT ?",
+            bucket,
+            since_ms,
+            newest,
+        )
+        found[bucket] = sorted(int(r[0]) for r in rows)
     return found
 
 
 def record_hits(buckets: list[str], now_ms: int, forget_before_ms: int) -> Op[None]:
-    for bucket in buckets:
-        yield from execute("INSERT INTO rate_hits (bucket, at_ms) VALUES (?, ?)", bucket, now_ms)
+    yield from many(
+        "INSERT INTO rate_hits (bucket, at_ms) VALUES (?, ?)", [(b, now_ms) for b in buckets]
+    )
     yield from execute("DELETE FROM rate_hits WHERE at_ms < ?", forget_before_ms)
+
+
+def issue_code(
+    phone: str,
+    code_hash: bytes,
+    expires_ms: int,
+    buckets: list[str],
+    now_ms: int,
+    window_ms: int,
+    newest: int,
+    check: Callable[[dict[str, list[int]]], None],
+) -> Op[None]:
+    """Store a new login code for ``phone`` unless ``check`` (the rate rules, seeing each
+    bucket's recent hits) refuses; the hits are recorded in the same transaction, so
+    concurrent requests cannot slip past a limit together."""
+    seen = yield from hits_since(buckets, now_ms - window_ms, newest)
+    check(seen)
+    yield from record_hits(buckets, now_ms, now_ms - window_ms)
+    yield from save_code(phone, code_hash, expires_ms)

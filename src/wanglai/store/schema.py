@@ -60,6 +60,7 @@ rate_hits = Table(
     Column("bucket", String(80), nullable=False),
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_rate_hits_bucket_at", "bucket", "at_ms"),
+    Index("ix_rate_hits_at", "at_ms"),
 )
 
 friendships = Table(

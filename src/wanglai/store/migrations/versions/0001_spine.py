@@ -205,6 +205,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rate_hits", schema=None) as batch_op:
         batch_op.create_index("ix_rate_hits_bucket_at", ["bucket", "at_ms"], unique=False)
+        batch_op.create_index("ix_rate_hits_at", ["at_ms"], unique=False)
 
     op.create_table(
         "users",
@@ -290,6 +291,7 @@ def downgrade() -> None:
     drop_message_search()
     op.drop_table("users")
     with op.batch_alter_table("rate_hits", schema=None) as batch_op:
+        batch_op.drop_index("ix_rate_hits_at")
         batch_op.drop_index("ix_rate_hits_bucket_at")
 
     op.drop_table("rate_hits")
