@@ -205,7 +205,7 @@ async def _serve(settings: Settings, started: float) -> None:
         f"  API docs   {base}/docs   (OpenAPI: {base}/openapi.json)\n"
         f"  WebSocket  ws://{settings.host}:{settings.port}/v1/ws\n"
         f"  metrics    {base}/metrics\n"
-        f"  database   {settings.database_url}\n"
+        f"  database   {settings.database_label}\n"
         f'  log in     POST {base}/v1/auth/code with {{"phone": "+8613800138000"}};'
         f" the code is written to {settings.sms_log}, or run `wanglai chat`",
         flush=True,

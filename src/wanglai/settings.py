@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+SMS_CHANNELS = ("console",)
+"""The SMPP channel to the operator's SMSC arrives with the carrier issue."""
 
 
 def _int(name: str, default: int) -> int:
@@ -34,10 +39,16 @@ class Settings:
     otp_sends_per_prefix: int = 30
     """Login-code limits (SMS-pumping defence); raise them only for load tests."""
     log_json: bool = False
+    trust_proxy: bool = False
+    """Take the client address from X-Forwarded-For (set it behind a reverse proxy only)."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'wanglai.db'}"
+        if self.sms_channel not in SMS_CHANNELS:
+            raise ValueError(
+                f"WANGLAI_SMS_CHANNEL={self.sms_channel!r}: choose one of {', '.join(SMS_CHANNELS)}"
+            )
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -55,9 +66,20 @@ class Settings:
             "otp_sends_per_address": _int("WANGLAI_OTP_SENDS_PER_ADDRESS", 10),
             "otp_sends_per_prefix": _int("WANGLAI_OTP_SENDS_PER_PREFIX", 30),
             "log_json": env.get("WANGLAI_LOG_JSON", "") in ("1", "true"),
+            "trust_proxy": env.get("WANGLAI_TRUST_PROXY", "") in ("1", "true"),
+            "send_buffer_bytes": _int("WANGLAI_SEND_BUFFER_BYTES", 1 << 20),
+            "max_devices": _int("WANGLAI_MAX_DEVICES", 6),
+            "max_body_bytes": _int("WANGLAI_MAX_BODY_BYTES", 64 * 1024),
+            "max_media_bytes": _int("WANGLAI_MAX_MEDIA_BYTES", 20 * 1024 * 1024),
+            "phonebook_max": _int("WANGLAI_PHONEBOOK_MAX", 5000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def database_label(self) -> str:
+        """The database URL without its password, for printing."""
+        return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self.database_url)
 
     @property
     def sms_log(self) -> Path:

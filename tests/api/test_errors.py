@@ -132,3 +132,41 @@ def _count_users():  # type: ignore[no-untyped-def]
     from wanglai.store.accounts import count_users
 
     return count_users()
+
+
+async def test_chunked_bodies_obey_the_limit_too(api: Api) -> None:
+    a = await api.user()
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"about": "'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'"}'
+
+    async with api.http.patch(api.url("/v1/me"), data=chunks(), headers=a.auth) as resp:
+        body = await resp.json()
+    assert resp.status == 413 and body["error"]["code"] == "body_too_large"
+    _, me = await api.call("GET", "/v1/me", a)
+    assert me["about"] == ""
+
+
+async def test_phone_numbers_are_for_friends(api: Api) -> None:
+    a, b = await api.user(), await api.user()
+    _, stranger_view = await api.call("GET", f"/v1/users/{a.id}", b)
+    assert "phone" not in stranger_view and stranger_view["id"] == a.id
+    _, own = await api.call("GET", f"/v1/users/{a.id}", a)
+    assert own["phone"] == a.phone
+    _, req = await api.call("POST", "/v1/friends/requests", b, json={"user_id": a.id})
+    await api.call("POST", f"/v1/friends/requests/{req['id']}/accept", a)
+    _, friend_view = await api.call("GET", f"/v1/users/{a.id}", b)
+    assert friend_view["phone"] == a.phone
+
+
+def test_unknown_sms_channel_is_refused_at_start() -> None:
+    import pytest
+
+    from wanglai.settings import Settings
+
+    with pytest.raises(ValueError, match="WANGLAI_SMS_CHANNEL"):
+        Settings(sms_channel="pigeon")
+    assert "secret" not in Settings(database_url="postgresql://u:secret@h/db").database_label

@@ -115,6 +115,8 @@ async def test_bad_frames_get_errors_and_change_nothing(api: Api) -> None:
         await ws.send_str(raw)
         frame = await next_of(ws, "error")
         assert frame["code"] == code, (raw, frame)
+        sent = json.loads(raw) if raw.startswith("{") else {}
+        assert frame.get("id") == sent.get("id"), "an error answers the frame it is about"
     await ws.send_bytes(b"\x00\x01")
     assert (await next_of(ws, "error"))["code"] == "unsupported_frame"
     # a frame over the size limit closes the socket with 1009

@@ -265,3 +265,25 @@ async def test_delivered_receipts(world: World) -> None:
         await m.mark_delivered(eve.user_id, conv, 1)
     with pytest.raises(Invalid):
         await m.mark_delivered(bob.user_id, conv, 0)
+
+
+async def test_mentions_cards_and_edits_are_checked(world: World) -> None:
+    alice, bob, eve = await world.user(), await world.user(), await world.user()
+    await befriend(world, alice.user_id, bob.user_id)
+    m = world.container.messaging
+    conv = await m.open_direct(alice.user_id, bob.user_id)
+    ok = await m.send(
+        alice.user_id, conv, "m1", "text", {"text": "hi @bob", "mentions": [bob.user_id]}
+    )
+    assert ok.body["mentions"] == [bob.user_id]
+    with pytest.raises(Invalid) as info:
+        await m.send(alice.user_id, conv, "m2", "text", {"text": "@eve", "mentions": [eve.user_id]})
+    assert info.value.code == "mention_not_member"
+    with pytest.raises(Forbidden):
+        await m.edit(alice.user_id, conv, ok.seq, {"text": "@all", "mentions": ["all"]})
+    card = await m.send(alice.user_id, conv, "c1", "contact", {"user_id": eve.user_id})
+    assert card.body == {"user_id": eve.user_id}
+    with pytest.raises(NotFound) as info:
+        await m.send(alice.user_id, conv, "c2", "contact", {"user_id": 424242})
+    assert info.value.code == "contact_not_found"
+    assert [x.seq for x in await m.history(bob.user_id, conv, None, 10)] == [2, 1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wanglai.domain.errors import Forbidden, NotFound
+from wanglai.domain.errors import Forbidden, Invalid, NotFound
 
 DM_POLICIES = ("friends", "anyone")
 ADMIN_ROLES = ("owner", "admin")
@@ -37,11 +37,14 @@ class SendFacts:
     sender_role: str | None
     peer: PeerFacts | None
     mentions_all: bool
+    mentions_outsiders: bool = False
 
 
 def check_send(facts: SendFacts) -> None:
     if facts.sender_role is None:
         raise NotFound("conversation_not_found", "No such conversation.")
+    if facts.mentions_outsiders:
+        raise Invalid("mention_not_member", "Mention only members of this conversation.")
     if facts.conv_kind == "direct":
         if facts.peer is not None:
             check_direct(facts.peer)

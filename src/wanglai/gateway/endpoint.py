@@ -138,6 +138,8 @@ def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web
             if request.content_length is not None and request.content_length > limit:
                 raise TooLarge("body_too_large", f"Request bodies are limited to {limit} bytes.")
             raw = await request.read()
+            if len(raw) > limit:  # a chunked body has no Content-Length to check up front
+                raise TooLarge("body_too_large", f"Request bodies are limited to {limit} bytes.")
             if not raw:
                 raise Invalid("missing_body", "Send a JSON body.")
             try:

@@ -68,7 +68,10 @@ def _operation(ep: Endpoint, by_type: dict[Any, Any]) -> dict[str, Any]:
         "tags": [ep.tag] if ep.tag else [],
         "responses": {
             "400": {"description": "Invalid input", **error},
+            "403": {"description": "Not allowed", **error},
             "404": {"description": "Not found", **error},
+            "409": {"description": "Conflicts with the current state", **error},
+            "410": {"description": "Expired", **error},
             "429": {"description": "Rate limited", **error},
         },
     }

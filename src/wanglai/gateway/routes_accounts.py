@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import msgspec
 
-from wanglai.domain.errors import NotFound
 from wanglai.gateway.endpoint import Ctx, Router
 from wanglai.gateway.schemas import CodeRequest, CodeSent, LoginRequest, Ok, ProfileUpdate
 from wanglai.services.views import DeviceView, MeView, UserView
@@ -30,6 +29,9 @@ class LoginResponse(msgspec.Struct):
 )
 async def request_code(ctx: Ctx, body: CodeRequest) -> CodeSent:
     address = ctx.request.remote or "unknown"
+    forwarded = ctx.request.headers.get("X-Forwarded-For")
+    if ctx.app.settings.trust_proxy and forwarded:
+        address = forwarded.rsplit(",", 1)[-1].strip() or address
     seconds = await ctx.app.accounts.request_code(body.phone, address)
     return CodeSent(ctx.app.accounts.phone(body.phone), seconds, ctx.app.settings.sms_channel)
 
@@ -77,10 +79,9 @@ async def update_me(ctx: Ctx, body: ProfileUpdate) -> MeView:
     "GET", "/v1/users/{user_id}", "A user's public profile", response=UserView, tag="profile"
 )
 async def user(ctx: Ctx) -> UserView:
-    user_id = ctx.match_int("user_id")
-    if not await ctx.app.contacts.visible(ctx.session.user_id, user_id):
-        raise NotFound("user_not_found", "No such user.")
-    return await ctx.app.accounts.user(user_id)  # type: ignore[no-any-return]
+    return await ctx.app.contacts.profile(  # type: ignore[no-any-return]
+        ctx.session.user_id, ctx.match_int("user_id")
+    )
 
 
 @router.route(

@@ -23,7 +23,7 @@ router = Router()
     response=SyncPage,
     tag="sync",
     query=(
-        Query("since", int, True, "Your cursor: 0 or the 'next' of the last page"),
+        Query("since", int, False, "Your cursor: 0 or the 'next' of the last page"),
         Query("limit", int, False, "Page size, 1..5000 (default 1000)"),
     ),
 )

@@ -109,7 +109,7 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
     try:
         frame = _decode(data)
     except msgspec.ValidationError as exc:
-        conn.push(_error("invalid_frame", str(exc)))
+        conn.push(_error("invalid_frame", str(exc), _frame_id(data)))
         return
     except msgspec.DecodeError:
         conn.push(_error("malformed_frame", "Frames are JSON objects with a 't' field."))
@@ -130,6 +130,16 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
         conn.spawn(_guard(conn, app.messaging.typing(conn.user_id, frame.conv)))
     else:
         conn.spawn(_guard(conn, app.sync.save_cursor(conn.device_id, max(0, frame.seq))))
+
+
+def _frame_id(data: bytes) -> str | None:
+    """The ``id`` of a frame that failed validation, if it has a readable one to answer with."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    frame_id = raw.get("id") if isinstance(raw, dict) else None
+    return frame_id if isinstance(frame_id, str) and len(frame_id) <= 64 else None
 
 
 async def _send(app: Any, conn: Connection, frame: SendFrame) -> None:

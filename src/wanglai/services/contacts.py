@@ -18,6 +18,7 @@ from wanglai.domain.errors import Invalid, NotFound
 from wanglai.domain.phone import normalise
 from wanglai.services import frames
 from wanglai.services.views import UserView, user_view
+from wanglai.store import accounts
 from wanglai.store import contacts as store
 from wanglai.store.contacts import Change, Notice, Outcome
 from wanglai.store.database import Database
@@ -174,6 +175,20 @@ class ContactService:
         if not rows:
             raise NotFound("user_not_found", "Nobody on Wanglai has this number.")
         return user_view(rows[0])
+
+    async def profile(self, viewer_id: int, user_id: int) -> UserView:
+        """What ``viewer_id`` sees of ``user_id``: nothing if blocked by them (404, as if there
+        were no such user), the phone number only if it is themself or a friend."""
+        facts = await self.db.read(store.pair_facts, viewer_id, user_id)
+        if not facts.exists or facts.blocked_by_them:
+            raise NotFound("user_not_found", "No such user.")
+        row = await self.db.read(accounts.user_by_id, user_id)
+        if row is None:
+            raise NotFound("user_not_found", "No such user.")
+        view = user_view(row)
+        if viewer_id != user_id and not facts.friends:
+            view.phone = ""
+        return view
 
     async def visible(self, viewer_id: int, user_id: int) -> bool:
         """Whether ``viewer_id`` may see ``user_id`` (who exists and has not blocked them)."""

@@ -14,11 +14,11 @@ from wanglai.bus.local import Bus, Envelope
 from wanglai.domain import content as content_rules
 from wanglai.domain import editing
 from wanglai.domain.clock import Clock
-from wanglai.domain.errors import Conflict, Invalid, NotFound
-from wanglai.domain.policy import PeerFacts, check_direct, check_send
+from wanglai.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from wanglai.domain.policy import PeerFacts, check_direct, check_send, is_admin
 from wanglai.services import frames
 from wanglai.services.views import ConversationView, MessageView, conversation_view, message_view
-from wanglai.store import conversations, messages
+from wanglai.store import accounts, conversations, messages
 from wanglai.store.database import Database
 from wanglai.store.messages import Appended
 from wanglai.store.sql import Row
@@ -84,6 +84,10 @@ class MessagingService:
             raise Invalid("invalid_client_id", "'client_id' is a string of 1 to 64 characters.")
         content = content_rules.validate(kind, body)
         reply = None if reply_to is None else _positive(reply_to, "reply_to")
+        if content.kind == "contact":
+            card = await self.db.read(accounts.user_by_id, content.body["user_id"])
+            if card is None:
+                raise NotFound("contact_not_found", "The shared contact is not a Wanglai user.")
         if content.media is not None and self.media_check is not None:
             await self.media_check(user_id, content.kind, content.media)
         body_json = _encode_json(content.body).decode()
@@ -101,6 +105,7 @@ class MessagingService:
                 content.mentions_all,
                 self.clock.now_ms(),
                 check_send,
+                content.mentions,
             ),
         )
         if appended.duplicate:
@@ -143,6 +148,8 @@ class MessagingService:
         def authorize(message: Row, role: str | None) -> None:
             if role is None:
                 raise NotFound("message_not_found", "No such message.")
+            if content.mentions_all and not is_admin(role):
+                raise Forbidden("mention_all_forbidden", "Only group admins may mention @all.")
             editing.check_edit(
                 user_id,
                 int(message[2]),

@@ -16,7 +16,8 @@ _json = msgspec.json.Decoder()
 
 class UserView(msgspec.Struct, omit_defaults=True):
     id: int
-    phone: str
+    phone: str = ""
+    """Shown to the user themself and their friends (and to whoever matched the number)."""
     name: str = ""
     about: str = ""
 
@@ -127,7 +128,7 @@ def conversation_view(row: Row) -> ConversationView:
     if row[9] is not None:
         l_seq, l_sender, l_kind, l_body, l_created, l_recalled = row[9:15]
         last = message_view(
-            (conv_id, l_seq, l_sender, "", l_kind, l_body, None, l_created, None, l_recalled)
+            (conv_id, l_seq, l_sender, row[17], l_kind, l_body, None, l_created, None, l_recalled)
         )
     return ConversationView(
         id=int(conv_id),

@@ -104,7 +104,7 @@ def list_for_user(user_id: int, limit: int) -> Op[list[Row]]:
         "   AND x.seq > m.from_seq AND x.sender_id <> ? AND x.recalled_ms IS NULL),"
         " p.user_id,"
         " l.seq, l.sender_id, l.kind, l.body, l.created_ms, l.recalled_ms,"
-        " p.delivered_seq, p.read_seq"
+        " p.delivered_seq, p.read_seq, l.client_id"
         " FROM members m JOIN conversations c ON c.id = m.conv_id"
         " LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = c.seq"
         " LEFT JOIN members p ON c.kind = 'direct' AND p.conv_id = c.id AND p.user_id <> m.user_id"

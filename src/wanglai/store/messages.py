@@ -69,6 +69,7 @@ class NewMessage:
     mentions_all: bool
     now_ms: int
     authorize: Callable[[SendFacts], None]
+    mentions: tuple[int, ...] = ()
 
 
 def append(item: NewMessage) -> Op[Appended]:
@@ -145,7 +146,10 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
             else None
         )
         try:
-            it.authorize(SendFacts(kinds.get(it.conv_id, "none"), role, peer, it.mentions_all))
+            members = roles.get(it.conv_id, {})
+            outsiders = any(user_id not in members for user_id in it.mentions)
+            facts = SendFacts(kinds.get(it.conv_id, "none"), role, peer, it.mentions_all, outsiders)
+            it.authorize(facts)
             if it.reply_to is not None and (it.conv_id, it.reply_to) not in found_replies:
                 raise NotFound("reply_target_not_found", "The message you reply to does not exist.")
         except WanglaiError as exc:
