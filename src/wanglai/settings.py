@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 SMS_CHANNELS = ("console",)
 """The SMPP channel to the operator's SMSC arrives with the carrier issue."""
 
