@@ -29,7 +29,10 @@ class Bus(Protocol):
 
     def subscribe(self, handler: Handler) -> None: ...
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None: ...
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Hand envelopes over for delivery; never waits (a networked bus buffers and flushes
+        on a task of its own), so a committed change is pushed without a scheduling hop."""
+        ...
 
 
 class LocalBus:
@@ -47,6 +50,6 @@ class LocalBus:
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
         for handler in self._handlers:
             handler(envelopes)

@@ -46,7 +46,7 @@ def demo() -> None:
     console.print(
         "Log in as any of them: start the server (`make run`), then\n"
         f"  wanglai chat --server http://{settings.host}:{settings.port} --phone +8613800000001\n"
-        f"or use the API: POST /v1/auth/code {{\"phone\": ...}}; the code is written to "
+        f'or use the API: POST /v1/auth/code {{"phone": ...}}; the code is written to '
         f"{settings.sms_log}."
     )
 

@@ -6,9 +6,15 @@ import logging
 
 import typer
 
+from wanglai.cli.admin import admin_app
+from wanglai.cli.chat import chat
+from wanglai.cli.demo import register as register_demo
 from wanglai.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Wanglai server and tools.")
+app.add_typer(admin_app, name="admin")
+app.command("chat")(chat)
+register_demo(app)
 
 
 @app.callback()

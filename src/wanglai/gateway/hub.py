@@ -35,6 +35,7 @@ class Connection:
         "closed",
         "device_id",
         "hub",
+        "in_flight",
         "last_seen",
         "pending",
         "tasks",
@@ -62,6 +63,8 @@ class Connection:
         self.closed = False
         self.bytes_in = 0
         self.bytes_out = 0
+        self.in_flight = 0
+        """Sends queued for commit and not yet acknowledged."""
 
     def push(self, payload: bytes) -> None:
         """Queue one JSON frame; it is written at the end of this turn of the event loop."""

@@ -5,8 +5,10 @@ Frames are JSON objects tagged by ``t``; docs/protocol.md lists them all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -15,6 +17,7 @@ from aiohttp import WSMsgType, web
 from wanglai.domain.errors import WanglaiError
 from wanglai.gateway.endpoint import APP_KEY, bearer
 from wanglai.gateway.hub import Connection
+from wanglai.store.messages import NewMessage
 
 log = logging.getLogger("wanglai.ws")
 MAX_FRAME = 64 * 1024
@@ -117,10 +120,7 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
     if isinstance(frame, PingFrame):
         conn.push(PONG)
     elif isinstance(frame, SendFrame):
-        if len(conn.tasks) >= MAX_IN_FLIGHT:
-            conn.push(_error("too_many_in_flight", "Wait for acks before sending more.", frame.id))
-            return
-        conn.spawn(_send(app, conn, frame))
+        _send(app, conn, frame)
     elif isinstance(frame, ReadFrame):
         conn.spawn(_guard(conn, app.messaging.mark_read(conn.user_id, frame.conv, frame.seq)))
     elif isinstance(frame, DeliveredFrame):
@@ -142,22 +142,67 @@ def _frame_id(data: bytes) -> str | None:
     return frame_id if isinstance(frame_id, str) and len(frame_id) <= 64 else None
 
 
-async def _send(app: Any, conn: Connection, frame: SendFrame) -> None:
+def _send(app: Any, conn: Connection, frame: SendFrame) -> None:
+    """Validate, queue for the group commit, and ack from the commit's callback: the common
+    case costs no task. Messages that point outside the conversation (contact cards, media)
+    need lookups first and take a task."""
+    if conn.in_flight >= MAX_IN_FLIGHT:
+        conn.push(_error("too_many_in_flight", "Wait for acks before sending more.", frame.id))
+        return
+    messaging = app.messaging
     try:
-        view = await app.messaging.send(
+        item = messaging.prepare(
             conn.user_id, frame.conv, frame.id, frame.kind, frame.body, frame.reply_to
         )
     except WanglaiError as exc:
         conn.push(_error(exc.code, exc.message, frame.id))
         return
-    except Exception:
-        log.exception("send failed")
-        conn.push(_error("internal", "The message was not stored; retry.", frame.id))
+    conn.in_flight += 1
+    if messaging.needs_lookups(item):
+        conn.spawn(_send_after_lookups(app, conn, item))
         return
-    app.metrics.messages.labels(view.kind).inc()
+    messaging.submit(item).add_done_callback(partial(_committed, app, conn, item))
+
+
+async def _send_after_lookups(app: Any, conn: Connection, item: NewMessage) -> None:
+    try:
+        await app.messaging.check_references(item)
+        appended = await app.messaging.submit(item)
+    except WanglaiError as exc:
+        conn.in_flight -= 1
+        conn.push(_error(exc.code, exc.message, item.client_id))
+        return
+    _acknowledge(app, conn, item, appended)
+
+
+def _committed(app: Any, conn: Connection, item: NewMessage, future: asyncio.Future[Any]) -> None:
+    if future.cancelled():
+        conn.in_flight -= 1
+        return
+    error = future.exception()
+    if error is not None:
+        conn.in_flight -= 1
+        if isinstance(error, WanglaiError):
+            conn.push(_error(error.code, error.message, item.client_id))
+        else:
+            log.error("send failed", exc_info=error)
+            conn.push(_error("internal", "The message was not stored; retry.", item.client_id))
+        return
+    _acknowledge(app, conn, item, future.result())
+
+
+def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) -> None:
+    conn.in_flight -= 1
+    try:
+        view = app.messaging.finish(item, appended)
+    except WanglaiError as exc:
+        conn.push(_error(exc.code, exc.message, item.client_id))
+        return
+    if not appended.duplicate:
+        app.metrics.messages.labels(view.kind).inc()
     conn.push(
         b'{"t":"ack","id":%s,"conv":%d,"seq":%d,"at":%d}'
-        % (_encode(frame.id), view.conv, view.seq, view.at)
+        % (_encode(item.client_id), view.conv, view.seq, view.at)
     )
 
 

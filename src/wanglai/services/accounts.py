@@ -112,7 +112,7 @@ class AccountService:
         user_row, created, device_id, evicted = outcome
         user = me_view(user_row)
         if evicted:
-            await self.bus.publish([Envelope(user.id, b"", d) for d in evicted])
+            self.bus.publish([Envelope(user.id, b"", d) for d in evicted])
         log.info("login user=%s device=%s new=%s", user.id, device_id, created)
         return LoginResult(token, user, device_id, created)
 
@@ -137,7 +137,7 @@ class AccountService:
         )
         if not changed:
             raise NotFound("device_not_found", "No such device of yours.")
-        await self.bus.publish([Envelope(session.user_id, b"", device_id)])
+        self.bus.publish([Envelope(session.user_id, b"", device_id)])
 
     async def me(self, session: Session) -> MeView:
         row = await self.db.read(accounts.user_by_id, session.user_id)

@@ -126,7 +126,7 @@ class ContactService:
             out = frames.data_event_frames(notice.kind, notice.data, None, deliveries, now)
             envelopes.extend(Envelope(uid, frame) for uid, frame in out)
         if envelopes:
-            await self.bus.publish(envelopes)
+            self.bus.publish(envelopes)
 
     def _request_of(self, outcome: Outcome) -> FriendRequestView:
         change = outcome.change

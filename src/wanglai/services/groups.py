@@ -99,7 +99,7 @@ class GroupService:
     async def _publish(self, outcome: store.Outcome, at: int) -> None:
         """Push what a committed change appended: notices first, then data events."""
         for appended in outcome.notices:
-            await self.messaging.publish("message", appended)
+            self.messaging.publish("message", appended)
         envelopes: list[Envelope] = []
         for event in outcome.events:
             out = frames.data_event_frames(
@@ -107,7 +107,7 @@ class GroupService:
             )
             envelopes.extend(Envelope(uid, frame) for uid, frame in out)
         if envelopes:
-            await self.bus.publish(envelopes)
+            self.bus.publish(envelopes)
 
     async def get(self, user_id: int, conv_id: int) -> GroupView:
         """The group with its members; only for members."""
@@ -211,5 +211,5 @@ class GroupService:
             raise NotFound("conversation_not_found", "No such conversation.")
         data = {"conv": conv_id, "change": "muted", "muted": muted}
         out = frames.data_event_frames(store.UPDATED, data, conv_id, deliveries, now)
-        await self.bus.publish([Envelope(uid, frame) for uid, frame in out])
+        self.bus.publish([Envelope(uid, frame) for uid, frame in out])
         return MuteState(muted)

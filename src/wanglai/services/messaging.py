@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import asyncio
+
 import msgspec
 
 from wanglai.bus.local import Bus, Envelope
@@ -24,6 +26,7 @@ from wanglai.store.messages import Appended
 from wanglai.store.sql import Row
 
 _encode_json = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.decode
 MAX_CLIENT_ID = 64
 
 MediaCheck = Callable[[int, str, str], Awaitable[None]]
@@ -46,12 +49,12 @@ class MessagingService:
         self.bus = bus
         self.media_check = media_check
 
-    async def publish(self, kind: str, appended: Appended) -> MessageView:
+    def publish(self, kind: str, appended: Appended) -> MessageView:
         """Push a committed message change to every member's sockets."""
         view = message_view(appended.message)
         if appended.deliveries:
             out = frames.message_event_frames(kind, view, appended.deliveries, view.at)
-            await self.bus.publish([Envelope(uid, frame) for uid, frame in out])
+            self.bus.publish([Envelope(uid, frame) for uid, frame in out])
         return view
 
     async def open_direct(self, user_id: int, peer_id: object) -> int:
@@ -68,6 +71,70 @@ class MessagingService:
         )
         return conv_id
 
+    def prepare(
+        self,
+        user_id: int,
+        conv_id: object,
+        client_id: object,
+        kind: object,
+        body: object,
+        reply_to: object = None,
+    ) -> messages.NewMessage:
+        """Check a message's own content (no I/O) and shape it for the store; raises if bad."""
+        conv = _positive(conv_id, "conv")
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
+            raise Invalid("invalid_client_id", "'client_id' is a string of 1 to 64 characters.")
+        content = content_rules.validate(kind, body)
+        reply = None if reply_to is None else _positive(reply_to, "reply_to")
+        return messages.NewMessage(
+            conv,
+            user_id,
+            client_id,
+            content.kind,
+            _encode_json(content.body).decode(),
+            content.search_text,
+            reply,
+            content.media,
+            content.mentions_all,
+            self.clock.now_ms(),
+            check_send,
+            content.mentions,
+        )
+
+    @staticmethod
+    def needs_lookups(item: messages.NewMessage) -> bool:
+        """Whether :meth:`check_references` has anything to look up for this message."""
+        return item.kind == "contact" or item.media is not None
+
+    async def check_references(self, item: messages.NewMessage) -> None:
+        """What a message points at outside its conversation must exist and be the sender's to
+        share: the user on a contact card, the media of an image, voice or file."""
+        if item.kind == "contact":
+            card_user = int(_json_decode(item.body)["user_id"])
+            if await self.db.read(accounts.user_by_id, card_user) is None:
+                raise NotFound("contact_not_found", "The shared contact is not a Wanglai user.")
+        if item.media is not None and self.media_check is not None:
+            await self.media_check(item.sender_id, item.kind, item.media)
+
+    def submit(self, item: messages.NewMessage) -> asyncio.Future[Appended]:
+        """Queue a prepared, checked message for the next group commit."""
+        return self.db.submit(messages.append, item)
+
+    def finish(self, item: messages.NewMessage, appended: Appended) -> MessageView:
+        """After the commit: push the message to its members, or answer a retry."""
+        if appended.duplicate:
+            first = appended.message
+            if (int(first[0]), str(first[4]), str(first[5])) != (
+                item.conv_id,
+                item.kind,
+                item.body,
+            ):
+                raise Conflict(
+                    "client_id_reused", "This client_id was used for a different message."
+                )
+            return message_view(first)
+        return self.publish("message", appended)
+
     async def send(
         self,
         user_id: int,
@@ -79,43 +146,10 @@ class MessagingService:
     ) -> MessageView:
         """Store a message durably and deliver it; a retry with the same client id is answered
         with the first message (409 if the retry carries a different message)."""
-        conv = _positive(conv_id, "conv")
-        if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
-            raise Invalid("invalid_client_id", "'client_id' is a string of 1 to 64 characters.")
-        content = content_rules.validate(kind, body)
-        reply = None if reply_to is None else _positive(reply_to, "reply_to")
-        if content.kind == "contact":
-            card = await self.db.read(accounts.user_by_id, content.body["user_id"])
-            if card is None:
-                raise NotFound("contact_not_found", "The shared contact is not a Wanglai user.")
-        if content.media is not None and self.media_check is not None:
-            await self.media_check(user_id, content.kind, content.media)
-        body_json = _encode_json(content.body).decode()
-        appended = await self.db.write(
-            messages.append,
-            messages.NewMessage(
-                conv,
-                user_id,
-                client_id,
-                content.kind,
-                body_json,
-                content.search_text,
-                reply,
-                content.media,
-                content.mentions_all,
-                self.clock.now_ms(),
-                check_send,
-                content.mentions,
-            ),
-        )
-        if appended.duplicate:
-            first = appended.message
-            if (int(first[0]), str(first[4]), str(first[5])) != (conv, content.kind, body_json):
-                raise Conflict(
-                    "client_id_reused", "This client_id was used for a different message."
-                )
-            return message_view(first)
-        return await self.publish("message", appended)
+        item = self.prepare(user_id, conv_id, client_id, kind, body, reply_to)
+        if self.needs_lookups(item):
+            await self.check_references(item)
+        return self.finish(item, await self.submit(item))
 
     async def history(
         self, user_id: int, conv_id: int, before: int | None, limit: int
@@ -139,7 +173,7 @@ class MessagingService:
         appended = await self.db.write(
             messages.change, conv_id, seq, user_id, "message.recall", None, None, now, authorize
         )
-        return await self.publish("message.recall", appended)
+        return self.publish("message.recall", appended)
 
     async def edit(self, user_id: int, conv_id: int, seq: int, body: object) -> MessageView:
         now = self.clock.now_ms()
@@ -170,7 +204,7 @@ class MessagingService:
             now,
             authorize,
         )
-        return await self.publish("message.edit", appended)
+        return self.publish("message.edit", appended)
 
     async def mark_read(self, user_id: int, conv_id: int, seq: object) -> int:
         """Move the read pointer; the user's other devices and a direct peer hear of it."""
@@ -190,7 +224,7 @@ class MessagingService:
         if deliveries:
             data = {"conv": conv_id, "user": user_id, "seq": value}
             out = frames.data_event_frames(pointer, data, conv_id, deliveries, now)
-            await self.bus.publish([Envelope(uid, frame) for uid, frame in out])
+            self.bus.publish([Envelope(uid, frame) for uid, frame in out])
         return value
 
     async def typing(self, user_id: int, conv_id: object) -> None:
@@ -199,7 +233,7 @@ class MessagingService:
         if user_id not in ids:
             raise NotFound("conversation_not_found", "No such conversation.")
         frame = frames.ephemeral_frame("typing", conv=conv, user=user_id)
-        await self.bus.publish([Envelope(uid, frame) for uid in ids if uid != user_id])
+        self.bus.publish([Envelope(uid, frame) for uid in ids if uid != user_id])
 
     async def conversations(self, user_id: int, limit: int = 200) -> list[ConversationView]:
         rows = await self.db.read(conversations.list_for_user, user_id, limit)

@@ -55,6 +55,12 @@ class Database:
         raise NotImplementedError
 
     async def write(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        """Run ``fn`` in the next group commit; returns once it is durable."""
+        return await self.submit(fn, *args)
+
+    def submit(self, fn: Callable[..., Op[T]], *args: Any) -> asyncio.Future[T]:
+        """Queue ``fn`` for the next group commit without waiting: the future resolves once it
+        is durable. Calls are committed in the order they were submitted."""
         raise NotImplementedError
 
     def on_batch(self, observer: BatchObserver) -> None:
@@ -218,12 +224,12 @@ class SqliteDatabase(Database):
         finally:
             conn.execute("COMMIT")
 
-    async def write(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+    def submit(self, fn: Callable[..., Op[T]], *args: Any) -> asyncio.Future[T]:
         if self._thread is None:
             raise RuntimeError("database is not started")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put(_Job(fn, args, future))
-        return await future
+        return future
 
     def _writer(self, conn: sqlite3.Connection) -> None:
         assert self._loop is not None
@@ -386,10 +392,10 @@ class PostgresDatabase(Database):
         async with self._pool.acquire() as conn:
             return await _run_pg(conn, fn, args)
 
-    async def write(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+    def submit(self, fn: Callable[..., Op[T]], *args: Any) -> asyncio.Future[T]:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(fn, args, future))
-        return await future
+        self._queue.put_nowait(_Job(fn, args, future))
+        return future
 
     async def _writer(self) -> None:
         while True:

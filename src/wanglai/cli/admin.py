@@ -1,0 +1,200 @@
+"""``wanglai admin``: users, devices and counts, read from the database the server uses.
+
+It opens the database named by ``WANGLAI_DATABASE_URL`` / ``WANGLAI_DATA_DIR`` directly (SQLite
+allows this while the server runs). A device revoked here can no longer authenticate; a socket
+it holds open on a running server stays open until it reconnects, since the server's bus does
+not reach this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wanglai.domain.errors import Invalid
+from wanglai.domain.phone import normalise
+from wanglai.settings import Settings
+from wanglai.store import accounts
+from wanglai.store import admin as admin_store
+from wanglai.store.database import Database, connect
+from wanglai.store.sql import Op, Row
+
+T = TypeVar("T")
+
+admin_app = typer.Typer(no_args_is_help=True, help="Users, devices and counts of an installation.")
+users_app = typer.Typer(no_args_is_help=True, help="Look up users.")
+devices_app = typer.Typer(no_args_is_help=True, help="Manage device sessions.")
+admin_app.add_typer(users_app, name="users")
+admin_app.add_typer(devices_app, name="devices")
+
+console = Console(highlight=False)
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table")
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the database (migrated to the newest schema), run ``work(db)``, close it."""
+    from wanglai.app import SCHEMA_HEAD
+    from wanglai.store import migrate
+
+    settings = Settings.from_env()
+
+    async def main() -> T:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url, SCHEMA_HEAD)
+        db = connect(settings.database_url)
+        await db.start()
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def _read(fn: Callable[..., Op[T]], *args: Any) -> T:
+    async def work(db: Database) -> T:
+        return await db.read(fn, *args)
+
+    return _run(work)
+
+
+def _write(fn: Callable[..., Op[T]], *args: Any) -> T:
+    async def work(db: Database) -> T:
+        return await db.write(fn, *args)
+
+    return _run(work)
+
+
+def _user_dict(row: Row) -> dict[str, Any]:
+    return {
+        "id": int(row[0]),
+        "phone": str(row[1]),
+        "name": str(row[2]),
+        "about": str(row[3]),
+        "dm_policy": str(row[4]),
+        "created_ms": int(row[5]),
+    }
+
+
+def _device_dict(row: Row) -> dict[str, Any]:
+    return {
+        "id": int(row[0]),
+        "user_id": int(row[1]),
+        "name": str(row[2]),
+        "created_ms": int(row[3]),
+        "last_seen_ms": int(row[4]),
+        "cursor": int(row[5]),
+        "revoked_ms": None if row[6] is None else int(row[6]),
+    }
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]{message}[/red]")
+    return typer.Exit(1)
+
+
+@users_app.command("list")
+def users_list(
+    limit: int = typer.Option(50, min=1, max=10_000, help="How many users"),
+    after: int = typer.Option(0, min=0, help="Start after this user id (paging)"),
+    as_json: bool = JSON,
+) -> None:
+    """Users by id."""
+    rows = _read(accounts.list_users, limit, after)
+    users = [_user_dict(r) for r in rows]
+    if as_json:
+        typer.echo(json.dumps(users, ensure_ascii=False))
+        return
+    table = Table(title=f"Users (after id {after})" if after else "Users")
+    for column in ("id", "phone", "name", "dm policy", "joined"):
+        table.add_column(column)
+    for u in users:
+        table.add_row(str(u["id"]), u["phone"], u["name"], u["dm_policy"], _when(u["created_ms"]))
+    console.print(table)
+
+
+def _find_user(who: str, region: str) -> Op[tuple[Row, list[Row], dict[str, int]] | None]:
+    text = who.strip()
+    if text.isdigit() and len(text) <= 9:
+        row = yield from accounts.user_by_id(int(text))
+    else:
+        row = yield from accounts.user_by_phone(normalise(text, region))
+    if row is None:
+        return None
+    devices = yield from accounts.active_devices(int(row[0]))
+    facts = yield from admin_store.user_facts(int(row[0]))
+    return row, devices, facts
+
+
+@users_app.command("show")
+def users_show(
+    who: str = typer.Argument(..., help="A phone number (+86…) or a user id"),
+    as_json: bool = JSON,
+) -> None:
+    """One user's profile and live devices."""
+    settings = Settings.from_env()
+    try:
+        found = _read(_find_user, who, settings.default_region)
+    except Invalid as exc:
+        raise _fail(exc.message) from None
+    if found is None:
+        raise _fail(f"No user {who}.")
+    row, devices, facts = found
+    user = _user_dict(row) | facts | {"devices": [_device_dict(d) for d in devices]}
+    if as_json:
+        typer.echo(json.dumps(user, ensure_ascii=False))
+        return
+    console.print(f"[bold]user {user['id']}[/bold]  {user['phone']}  {user['name']}")
+    console.print(f"about: {user['about']}" if user["about"] else "about: —")
+    console.print(
+        f"dm policy: {user['dm_policy']} · joined {_when(user['created_ms'])}"
+        f" · {facts['conversations']} conversations · {facts['events']} events"
+    )
+    table = Table(title="Live devices")
+    for column in ("id", "name", "logged in", "last seen", "cursor"):
+        table.add_column(column)
+    for d in user["devices"]:
+        table.add_row(
+            str(d["id"]),
+            d["name"],
+            _when(d["created_ms"]),
+            _when(d["last_seen_ms"]),
+            str(d["cursor"]),
+        )
+    console.print(table)
+
+
+@devices_app.command("revoke")
+def devices_revoke(device_id: int = typer.Argument(..., help="The device's id")) -> None:
+    """Log a device out: its token stops working at once."""
+    row = _write(admin_store.revoke_device, device_id, int(time.time() * 1000))
+    if row is None:
+        raise _fail(f"No live device {device_id}.")
+    console.print(f"Revoked device {device_id} ({row[2] or 'unnamed'}) of user {row[1]}.")
+
+
+@admin_app.command("stats")
+def stats(as_json: bool = JSON) -> None:
+    """Users, active devices, conversations, messages and events."""
+    counts = _read(admin_store.counts)
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    table = Table(title="Wanglai")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in counts.items():
+        table.add_row(key.replace("_", " "), f"{value:,}")
+    console.print(table)
