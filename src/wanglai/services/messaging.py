@@ -6,9 +6,8 @@ the frames go out on the bus only after that transaction is committed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
