@@ -163,7 +163,8 @@ class SqliteDatabase(Database):
         self._stopping = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Job[Any]] | None] = queue.SimpleQueue()
+        self._outbox: list[_Job[Any]] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._local = threading.local()
@@ -189,6 +190,8 @@ class SqliteDatabase(Database):
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
         if self._thread is not None:
+            if self._outbox:
+                self._handoff()
             self._queue.put(None)
             await loop.run_in_executor(None, self._thread.join)
             self._thread = None
@@ -227,9 +230,18 @@ class SqliteDatabase(Database):
     def submit(self, fn: Callable[..., Op[T]], *args: Any) -> asyncio.Future[T]:
         if self._thread is None:
             raise RuntimeError("database is not started")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Job(fn, args, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._outbox:
+            loop.call_soon(self._handoff)
+        self._outbox.append(_Job(fn, args, future))
         return future
+
+    def _handoff(self) -> None:
+        """Pass everything submitted during this turn of the event loop to the writer at once:
+        one queue operation per turn instead of one per write."""
+        jobs, self._outbox = self._outbox, []
+        self._queue.put(jobs)
 
     def _writer(self, conn: sqlite3.Connection) -> None:
         assert self._loop is not None
@@ -239,16 +251,16 @@ class SqliteDatabase(Database):
             first = self._queue.get()
             if first is None:
                 break
-            batch: list[_Job[Any]] = [first]
+            batch: list[_Job[Any]] = list(first)
             while len(batch) < self.max_batch:
                 try:
-                    job = self._queue.get_nowait()
+                    jobs = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
+                if jobs is None:
                     stop = True
                     break
-                batch.append(job)
+                batch.extend(jobs)
             started = time.perf_counter()
             outcomes = self._commit_batch(conn, batch)
             elapsed = time.perf_counter() - started

@@ -138,16 +138,16 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
             continue
         if key in in_batch:
             continue  # answered below with the first of the two
-        role = roles.get(it.conv_id, {}).get(it.sender_id)
-        other = [u for u in roles.get(it.conv_id, {}) if u != it.sender_id]
-        peer = (
-            peers.get((it.sender_id, other[0]))
-            if kinds.get(it.conv_id) == "direct" and other
-            else None
-        )
+        members = roles.get(it.conv_id, {})
+        role = members.get(it.sender_id)
+        peer = None
+        if kinds.get(it.conv_id) == "direct":
+            other = [u for u in members if u != it.sender_id]
+            peer = peers.get((it.sender_id, other[0])) if other else None
         try:
-            members = roles.get(it.conv_id, {})
-            outsiders = any(user_id not in members for user_id in it.mentions)
+            outsiders = bool(it.mentions) and not roles.get(it.conv_id, {}).keys() >= set(
+                it.mentions
+            )
             facts = SendFacts(kinds.get(it.conv_id, "none"), role, peer, it.mentions_all, outsiders)
             it.authorize(facts)
             if it.reply_to is not None and (it.conv_id, it.reply_to) not in found_replies:
