@@ -49,6 +49,8 @@ class Frame(msgspec.Struct):
     head: int = 0
     code: str = ""
     message: Msg | str | None = None
+    ack: str = ""
+    """On the sender's own copy of its message: the client id this frame acknowledges."""
 
 
 decode_frame = msgspec.json.Decoder(Frame).decode
@@ -217,6 +219,11 @@ class Peer:
                             meter.latencies.append(now_ms() - float(message.body.text))
                     elif count_own:
                         meter.received += 1
+                if frame.ack:
+                    meter.acked += 1
+                    self.in_flight -= 1
+                    if self.sending and self.in_flight < self.window:
+                        await self.send()
             elif t == "ack":
                 meter.acked += 1
                 self.in_flight -= 1

@@ -41,7 +41,9 @@ async def sender(
             if msg.type != aiohttp.WSMsgType.TEXT:
                 return
             frame = json.loads(msg.data)
-            if frame["t"] == "ack":
+            if frame["t"] == "ack" or "ack" in frame:  # own event copies carry the ack
+                frame["id"] = frame.get("ack", frame.get("id"))
+                frame["seq"] = frame["message"]["seq"] if "message" in frame else frame["seq"]
                 in_flight -= 1
                 log.write(f"{uid} {frame['conv']} {frame['id']} {frame['seq']}\n")  # type: ignore[attr-defined]
                 log.flush()  # type: ignore[attr-defined]

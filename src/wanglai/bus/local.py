@@ -12,11 +12,16 @@ from typing import NamedTuple, Protocol
 
 
 class Envelope(NamedTuple):
-    """A frame for every socket of ``user_id``; with ``close_device`` set, close that device."""
+    """A frame for every socket of ``user_id``; with ``close_device`` set, close that device.
+
+    ``skip_device`` is left out: the device that sent a message gets its own copy merged with
+    the acknowledgement, straight from the connection that carried the send.
+    """
 
     user_id: int
     frame: bytes
     close_device: int = 0
+    skip_device: int = 0
 
 
 Handler = Callable[[Sequence[Envelope]], None]

@@ -23,7 +23,7 @@ import msgspec
 from wanglai.client import frames
 from wanglai.client.backoff import Backoff
 from wanglai.client.errors import ApiError, DeviceRevoked, Disconnected
-from wanglai.services.views import EventView
+from wanglai.services.views import EventView, MessageView
 
 log = logging.getLogger("wanglai.client")
 
@@ -233,7 +233,10 @@ class Connection:
         try:
             tag = frames.decode_tag(data).t
             if tag == "event":
-                self._queue(frames.decode_event(data))
+                event = frames.decode_event(data)
+                if b'"ack":' in data and event.message is not None:
+                    self._acknowledged(frames.decode_event_ack(data).ack, event.message)
+                self._queue(event)
             elif tag == "ack":
                 ack = frames.decode_ack(data)
                 future = self._pending.get(ack.id)
@@ -253,6 +256,11 @@ class Connection:
         except msgspec.DecodeError:
             log.warning("ignored a frame the SDK does not understand: %r", data[:200])
         return None
+
+    def _acknowledged(self, client_id: str | None, message: MessageView) -> None:
+        future = self._pending.get(client_id) if client_id is not None else None
+        if future is not None and not future.done():
+            future.set_result(frames.Ack(client_id or "", message.conv, message.seq, message.at))
 
     def _on_error(self, error: frames.ErrorFrame) -> None:
         future = self._pending.get(error.id) if error.id is not None else None

@@ -73,5 +73,14 @@ decode_hello = msgspec.json.Decoder(Hello).decode
 decode_ack = msgspec.json.Decoder(Ack).decode
 decode_error = msgspec.json.Decoder(ErrorFrame).decode
 decode_event = msgspec.json.Decoder(EventView).decode
+
+
+class EventAck(msgspec.Struct):
+    """The sender's own copy of a new message carries the acknowledgement of its send."""
+
+    ack: str | None = None
+
+
+decode_event_ack = msgspec.json.Decoder(EventAck).decode
 decode_typing = msgspec.json.Decoder(Typing).decode
 encode = msgspec.json.Encoder().encode

@@ -168,8 +168,10 @@ class Hub:
                     if conn.device_id == env.close_device:
                         conn.close(CLOSE_REVOKED, "device revoked")
                 continue
+            skip = env.skip_device
             for conn in conns:
-                conn.push(env.frame)
+                if conn.device_id != skip or not skip:
+                    conn.push(env.frame)
 
     def close_idle(self, older_than_s: float) -> int:
         """Close connections silent for longer than ``older_than_s``; returns how many."""

@@ -194,12 +194,15 @@ def _committed(app: Any, conn: Connection, item: NewMessage, future: asyncio.Fut
 def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) -> None:
     conn.in_flight -= 1
     try:
-        view = app.messaging.finish(item, appended)
+        view, own = app.messaging.finish(item, appended, conn.device_id)
     except WanglaiError as exc:
         conn.push(_error(exc.code, exc.message, item.client_id))
         return
-    if not appended.duplicate:
+    if own is not None:
+        # The sender's own copy of the event doubles as the acknowledgement: one frame.
         app.metrics.messages.labels(view.kind).inc()
+        conn.push(own[:-1] + b',"ack":' + _encode(item.client_id) + b"}")
+        return
     conn.push(
         b'{"t":"ack","id":%s,"conv":%d,"seq":%d,"at":%d}'
         % (_encode(item.client_id), view.conv, view.seq, view.at)

@@ -48,13 +48,25 @@ class MessagingService:
         self.bus = bus
         self.media_check = media_check
 
-    def publish(self, kind: str, appended: Appended) -> MessageView:
-        """Push a committed message change to every member's sockets."""
+    def publish(
+        self, kind: str, appended: Appended, origin: tuple[int, int] | None = None
+    ) -> tuple[MessageView, bytes | None]:
+        """Push a committed message change to every member's sockets.
+
+        With ``origin`` = (user id, device id), that device is left out and its user's frame
+        is returned instead, for the caller to deliver along with its acknowledgement.
+        """
         view = message_view(appended.message)
+        own: bytes | None = None
         if appended.deliveries:
             out = frames.message_event_frames(kind, view, appended.deliveries, view.at)
-            self.bus.publish([Envelope(uid, frame) for uid, frame in out])
-        return view
+            if origin is None:
+                self.bus.publish([Envelope(uid, frame) for uid, frame in out])
+            else:
+                user_id, device_id = origin
+                self.bus.publish([Envelope(uid, frame, 0, device_id) for uid, frame in out])
+                own = next((frame for uid, frame in out if uid == user_id), None)
+        return view, own
 
     async def open_direct(self, user_id: int, peer_id: object) -> int:
         """The direct conversation with ``peer_id``, created if the peer may be messaged."""
@@ -119,8 +131,13 @@ class MessagingService:
         """Queue a prepared, checked message for the next group commit."""
         return self.db.submit(messages.append, item)
 
-    def finish(self, item: messages.NewMessage, appended: Appended) -> MessageView:
-        """After the commit: push the message to its members, or answer a retry."""
+    def finish(
+        self, item: messages.NewMessage, appended: Appended, device_id: int = 0
+    ) -> tuple[MessageView, bytes | None]:
+        """After the commit: push the message to its members, or answer a retry.
+
+        With the sending ``device_id``, that device's copy of the event is returned rather than
+        pushed (see :meth:`publish`)."""
         if appended.duplicate:
             first = appended.message
             if (int(first[0]), str(first[4]), str(first[5])) != (
@@ -131,8 +148,9 @@ class MessagingService:
                 raise Conflict(
                     "client_id_reused", "This client_id was used for a different message."
                 )
-            return message_view(first)
-        return self.publish("message", appended)
+            return message_view(first), None
+        origin = (item.sender_id, device_id) if device_id else None
+        return self.publish("message", appended, origin)
 
     async def send(
         self,
@@ -148,7 +166,7 @@ class MessagingService:
         item = self.prepare(user_id, conv_id, client_id, kind, body, reply_to)
         if self.needs_lookups(item):
             await self.check_references(item)
-        return self.finish(item, await self.submit(item))
+        return self.finish(item, await self.submit(item))[0]
 
     async def history(
         self, user_id: int, conv_id: int, before: int | None, limit: int
@@ -172,7 +190,7 @@ class MessagingService:
         appended = await self.db.write(
             messages.change, conv_id, seq, user_id, "message.recall", None, None, now, authorize
         )
-        return self.publish("message.recall", appended)
+        return self.publish("message.recall", appended)[0]
 
     async def edit(self, user_id: int, conv_id: int, seq: int, body: object) -> MessageView:
         now = self.clock.now_ms()
@@ -203,7 +221,7 @@ class MessagingService:
             now,
             authorize,
         )
-        return self.publish("message.edit", appended)
+        return self.publish("message.edit", appended)[0]
 
     async def mark_read(self, user_id: int, conv_id: int, seq: object) -> int:
         """Move the read pointer; the user's other devices and a direct peer hear of it."""
