@@ -48,7 +48,7 @@ class Container:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.db: Database = connect(settings.database_url)
+        self.db: Database = connect(settings.database_url, settings.write_process)
         self.bus: Bus = bus or LocalBus()
         self.sms: SmsChannel = sms or ConsoleChannel(settings.sms_log)
         self.metrics = Metrics()

@@ -38,6 +38,8 @@ class Settings:
     otp_sends_per_prefix: int = 30
     """Login-code limits (SMS-pumping defence); raise them only for load tests."""
     log_json: bool = False
+    write_process: bool = False
+    """SQLite: commit message batches in a second process (``store/write_process.py``)."""
     trust_proxy: bool = False
     """Take the client address from X-Forwarded-For (set it behind a reverse proxy only)."""
 
@@ -66,6 +68,7 @@ class Settings:
             "otp_sends_per_prefix": _int("WANGLAI_OTP_SENDS_PER_PREFIX", 30),
             "log_json": env.get("WANGLAI_LOG_JSON", "") in ("1", "true"),
             "trust_proxy": env.get("WANGLAI_TRUST_PROXY", "") in ("1", "true"),
+            "write_process": env.get("WANGLAI_WRITE_PROCESS", "1") in ("1", "true"),
             "send_buffer_bytes": _int("WANGLAI_SEND_BUFFER_BYTES", 1 << 20),
             "max_devices": _int("WANGLAI_MAX_DEVICES", 6),
             "max_body_bytes": _int("WANGLAI_MAX_BODY_BYTES", 64 * 1024),

@@ -130,6 +130,10 @@ async def test_bad_frames_get_errors_and_change_nothing(api: Api) -> None:
         assert frame["code"] == code, (raw, frame)
         sent = json.loads(raw) if raw.startswith("{") else {}
         assert frame.get("id") == sent.get("id"), "an error answers the frame it is about"
+    nested = "[" * 10_000 + "]" * 10_000
+    deep = f'{{"t":"send","id":"deep","conv":{conv},"kind":"text","body":{{"x":{nested}}}}}'
+    await ws.send_str(deep)
+    assert (await next_of(ws, "error"))["code"] in ("malformed_frame", "invalid_frame")
     await ws.send_bytes(b"\x00\x01")
     assert (await next_of(ws, "error"))["code"] == "unsupported_frame"
     # a frame over the size limit closes the socket with 1009

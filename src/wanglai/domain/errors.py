@@ -13,6 +13,10 @@ class WanglaiError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[type[WanglaiError], tuple[str, str]]:
+        """Errors cross process boundaries (the write process) with their code intact."""
+        return (type(self), (self.code, self.message))
+
 
 class Invalid(WanglaiError):
     """The request is malformed or breaks a rule (HTTP 400)."""
@@ -58,6 +62,9 @@ class RateLimited(WanglaiError):
     def __init__(self, code: str, message: str, retry_after: float = 0.0) -> None:
         super().__init__(code, message)
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[WanglaiError], tuple[str, str, float]]:  # type: ignore[override]
+        return (type(self), (self.code, self.message, self.retry_after))
 
 
 class Gone(WanglaiError):

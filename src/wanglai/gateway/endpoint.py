@@ -42,13 +42,16 @@ class Ctx:
         if raw is None or raw == "":
             return default
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise Invalid("invalid_" + name, f"'{name}' must be an integer.") from None
+        if not -(2**62) <= value <= 2**62:
+            raise Invalid("invalid_" + name, f"'{name}' is out of range.")
+        return value
 
     def match_int(self, name: str) -> int:
         raw = self.request.match_info[name]
-        if not raw.isdigit() or len(raw) > 18:
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
             from wanglai.domain.errors import NotFound
 
             raise NotFound("not_found", f"No such {name.replace('_', ' ')}.")
@@ -146,7 +149,7 @@ def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web
                 body = decoder.decode(raw)
             except msgspec.ValidationError as exc:
                 raise Invalid("invalid_body", str(exc)) from None
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 raise Invalid("malformed_json", "The body is not valid JSON.") from None
             result = await ep.handler(ctx, body)
         else:

@@ -114,7 +114,7 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
     except msgspec.ValidationError as exc:
         conn.push(_error("invalid_frame", str(exc), _frame_id(data)))
         return
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         conn.push(_error("malformed_frame", "Frames are JSON objects with a 't' field."))
         return
     if isinstance(frame, PingFrame):
@@ -136,7 +136,7 @@ def _frame_id(data: bytes) -> str | None:
     """The ``id`` of a frame that failed validation, if it has a readable one to answer with."""
     try:
         raw = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     frame_id = raw.get("id") if isinstance(raw, dict) else None
     return frame_id if isinstance(frame_id, str) and len(frame_id) <= 64 else None

@@ -20,9 +20,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from wanglai.store.sql import Op, Stmt, Values, batch_variant
+from wanglai.store.sql import Op, Stmt, Values, batch_variant, is_portable
+
+if TYPE_CHECKING:
+    from wanglai.store.write_process import WriteProcess
 
 T = TypeVar("T")
 log = logging.getLogger("wanglai.store")
@@ -149,38 +152,164 @@ def _sqlite_connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteDatabase(Database):
-    """SQLite in WAL mode: one writer thread doing group commit, a small pool of reader threads."""
+class _Lane:
+    """A queue of writes and the thread that commits them in batches.
 
-    dialect = "sqlite"
+    ``submit`` is called on the event loop; everything submitted during one turn of the loop is
+    handed to the thread with one queue operation. The thread takes what has accumulated (up to
+    ``max_batch``), calls ``commit(batch)`` and settles the callers' futures on the loop.
+    """
 
     def __init__(
-        self, path: str, max_batch: int = 2000, readers: int = 2, checkpoint_s: float = 0.5
+        self,
+        name: str,
+        commit: Callable[[list[_Job[Any]]], list[tuple[_Job[Any], bool, Any]]],
+        observe: BatchObserver,
+        max_batch: int,
+        finish: Callable[[], None] = lambda: None,
     ) -> None:
-        super().__init__()
-        self.path = path
-        self.checkpoint_s = checkpoint_s
-        self._stopping = threading.Event()
-        self._checkpointer: threading.Thread | None = None
+        self.name = name
+        self.commit = commit
+        self.observe = observe
         self.max_batch = max_batch
+        self.finish = finish
         self._queue: queue.SimpleQueue[list[_Job[Any]] | None] = queue.SimpleQueue()
         self._outbox: list[_Job[Any]] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def submit(self, fn: Callable[..., Op[T]], args: tuple[Any, ...]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._outbox:
+            loop.call_soon(self._handoff)
+        self._outbox.append(_Job(fn, args, future))
+        return future
+
+    def _handoff(self) -> None:
+        jobs, self._outbox = self._outbox, []
+        if jobs:
+            self._queue.put(jobs)
+
+    async def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._handoff()
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        self._thread = None
+
+    def _run(self) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        stop = False
+        try:
+            while not stop:
+                first = self._queue.get()
+                if first is None:
+                    break
+                batch: list[_Job[Any]] = list(first)
+                while len(batch) < self.max_batch:
+                    try:
+                        jobs = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if jobs is None:
+                        stop = True
+                        break
+                    batch.extend(jobs)
+                started = time.perf_counter()
+                outcomes = self.commit(batch)
+                elapsed = time.perf_counter() - started
+                loop.call_soon_threadsafe(self.observe, len(batch), elapsed)
+                loop.call_soon_threadsafe(_settle, outcomes)
+        finally:
+            self.finish()
+
+
+def _commit_sqlite(
+    conn: sqlite3.Connection, batch: list[_Job[Any]]
+) -> list[tuple[_Job[Any], bool, Any]]:
+    """Run a batch in one transaction; if anything in it fails, run each write alone."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        results = _run_sqlite(conn, _batch_op, (batch,))
+        conn.execute("COMMIT")
+        return results
+    except Exception as exc:
+        conn.execute("ROLLBACK")
+        if len(batch) == 1:
+            return [(batch[0], False, exc)]
+    return [_alone_sqlite(conn, job) for job in batch]
+
+
+class SqliteDatabase(Database):
+    """SQLite in WAL mode: group-commit writers, a small pool of reader threads, and a thread
+    for checkpoints.
+
+    With ``write_process`` the hottest writes — queries declared portable in ``store.sql``
+    (message batches, search indexing) — are committed by a second process with its own
+    connection, so their SQL and Python do not share the server's GIL; everything else is
+    committed by a thread in this process. SQLite serialises the two writers with its lock.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(
+        self,
+        path: str,
+        max_batch: int = 2000,
+        readers: int = 2,
+        checkpoint_s: float = 0.5,
+        write_process: bool = False,
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.checkpoint_s = checkpoint_s
+        self.max_batch = max_batch
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-read")
+        self._lane: _Lane | None = None
+        self._remote: _Lane | None = None
+        self._worker: WriteProcess | None = None
+        self.write_process = write_process
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         writer = _sqlite_connect(self.path)
         # Checkpoints copy the WAL into the database file and fsync it; done inline they would
         # stall every Nth commit, so a thread of their own does them instead (PASSIVE: never
         # blocks the writer or readers).
         writer.execute("PRAGMA wal_autocheckpoint=0")
-        self._thread = threading.Thread(
-            target=self._writer, args=(writer,), name="sqlite-writer", daemon=True
+        self._lane = _Lane(
+            "sqlite-writer",
+            lambda batch: _commit_sqlite(writer, batch),
+            self._observe,
+            self.max_batch,
+            writer.close,
         )
-        self._thread.start()
+        self._lane.start(loop)
+        if self.write_process:
+            from wanglai.store.write_process import WriteProcess
+
+            worker = WriteProcess(self.path)
+            await loop.run_in_executor(None, worker.start)
+            self._worker = worker
+            self._remote = _Lane(
+                "sqlite-write-process", worker.commit, self._observe, self.max_batch, worker.stop
+            )
+            self._remote.start(loop)
         self._stopping.clear()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
@@ -189,12 +318,10 @@ class SqliteDatabase(Database):
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._thread is not None:
-            if self._outbox:
-                self._handoff()
-            self._queue.put(None)
-            await loop.run_in_executor(None, self._thread.join)
-            self._thread = None
+        for lane in (self._remote, self._lane):
+            if lane is not None:
+                await lane.stop()
+        self._remote = self._lane = self._worker = None
         if self._checkpointer is not None:
             self._stopping.set()
             await loop.run_in_executor(None, self._checkpointer.join)
@@ -228,59 +355,11 @@ class SqliteDatabase(Database):
             conn.execute("COMMIT")
 
     def submit(self, fn: Callable[..., Op[T]], *args: Any) -> asyncio.Future[T]:
-        if self._thread is None:
+        if self._lane is None:
             raise RuntimeError("database is not started")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if not self._outbox:
-            loop.call_soon(self._handoff)
-        self._outbox.append(_Job(fn, args, future))
-        return future
-
-    def _handoff(self) -> None:
-        """Pass everything submitted during this turn of the event loop to the writer at once:
-        one queue operation per turn instead of one per write."""
-        jobs, self._outbox = self._outbox, []
-        self._queue.put(jobs)
-
-    def _writer(self, conn: sqlite3.Connection) -> None:
-        assert self._loop is not None
-        loop = self._loop
-        stop = False
-        while not stop:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch: list[_Job[Any]] = list(first)
-            while len(batch) < self.max_batch:
-                try:
-                    jobs = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if jobs is None:
-                    stop = True
-                    break
-                batch.extend(jobs)
-            started = time.perf_counter()
-            outcomes = self._commit_batch(conn, batch)
-            elapsed = time.perf_counter() - started
-            loop.call_soon_threadsafe(self._observe, len(batch), elapsed)
-            loop.call_soon_threadsafe(_settle, outcomes)
-        conn.close()
-
-    def _commit_batch(
-        self, conn: sqlite3.Connection, batch: list[_Job[Any]]
-    ) -> list[tuple[_Job[Any], bool, Any]]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            results = _run_sqlite(conn, _batch_op, (batch,))
-            conn.execute("COMMIT")
-            return results
-        except Exception as exc:
-            conn.execute("ROLLBACK")
-            if len(batch) == 1:
-                return [(batch[0], False, exc)]
-        return [_alone_sqlite(conn, job) for job in batch]
+        if self._remote is not None and is_portable(fn):
+            return self._remote.submit(fn, args)
+        return self._lane.submit(fn, args)
 
 
 def _alone_sqlite(conn: sqlite3.Connection, job: _Job[Any]) -> tuple[_Job[Any], bool, Any]:
@@ -452,10 +531,10 @@ class PostgresDatabase(Database):
         return outcomes
 
 
-def connect(url: str) -> Database:
+def connect(url: str, write_process: bool = False) -> Database:
     """Build the driver for a ``sqlite:///path`` or ``postgresql://…`` URL."""
     if url.startswith("sqlite:///"):
-        return SqliteDatabase(url[len("sqlite:///") :])
+        return SqliteDatabase(url[len("sqlite:///") :], write_process=write_process)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://…")

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from wanglai.domain.errors import NotFound, WanglaiError
 from wanglai.domain.policy import PeerFacts, SendFacts
 from wanglai.store import events
-from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one, scalar
+from wanglai.store.sql import (
+    Op,
+    Row,
+    Values,
+    all_rows,
+    batched,
+    execute,
+    many,
+    one,
+    portable,
+    scalar,
+)
 
 MESSAGE_COLUMNS = (
     "conv_id, seq, sender_id, client_id, kind, body, reply_to, created_ms, edited_ms, recalled_ms"
@@ -479,3 +490,6 @@ def index_search(limit: int) -> Op[int]:
     )
     yield from execute("UPDATE messages_fts_progress SET indexed_id = ? WHERE id = 1", top)
     return count
+
+
+portable(index_search)

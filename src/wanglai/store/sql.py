@@ -66,6 +66,17 @@ def scalar(sql: str, *params: Any, pg_sql: str | None = None) -> Op[Any]:
 
 BatchFn = Callable[[list[Any]], Op[list[Any]]]
 _BATCHES: dict[Callable[..., Any], BatchFn] = {}
+_PORTABLE: set[Callable[..., Any]] = set()
+
+
+def portable(fn: Callable[..., Any]) -> None:
+    """Declare that ``fn`` takes only plain, picklable arguments and refers to nothing of the
+    process that calls it, so another process may run it (see ``store/write_process.py``)."""
+    _PORTABLE.add(fn)
+
+
+def is_portable(fn: Callable[..., Any]) -> bool:
+    return fn in _PORTABLE
 
 
 def batched(single: Callable[[Any], Op[Any]], many_fn: BatchFn) -> None:
@@ -76,6 +87,7 @@ def batched(single: Callable[[Any], Op[Any]], many_fn: BatchFn) -> None:
     per argument, in order: a result, or the exception that refused that one item.
     """
     _BATCHES[single] = many_fn
+    portable(single)
 
 
 def batch_variant(fn: Callable[..., Any]) -> BatchFn | None:
