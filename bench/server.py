@@ -47,17 +47,47 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+def family(pid: int) -> list[int]:
+    """The process and its children (the server's SQLite write process is one)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _rss_one(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of the process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def rss_kb(pid: int) -> int:
+    """Resident memory of the process and its children, in kB."""
+    return sum(_rss_one(p) for p in family(pid))
+
+
+def _cpu_one(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds so far of the process (all threads) and its children."""
+    return sum(_cpu_one(p) for p in family(pid))
 
 
 def machine_busy_s() -> float:

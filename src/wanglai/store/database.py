@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from wanglai.store.sql import Op, Stmt, Values, batch_variant, is_portable
@@ -31,6 +31,7 @@ T = TypeVar("T")
 log = logging.getLogger("wanglai.store")
 
 OpFn = Callable[..., Op[Any]]
+Outcomes = list[tuple["_Job[Any]", bool, Any]]
 BatchObserver = Callable[[int, float], None]
 
 
@@ -163,13 +164,16 @@ class _Lane:
     def __init__(
         self,
         name: str,
-        commit: Callable[[list[_Job[Any]]], list[tuple[_Job[Any], bool, Any]]],
+        commit: Callable[[list[_Job[Any]]], list[tuple[_Job[Any], bool, Any]]] | None,
         observe: BatchObserver,
         max_batch: int,
         finish: Callable[[], None] = lambda: None,
+        ship: Callable[[list[_Job[Any]], Callable[[Outcomes], None]], None] | None = None,
     ) -> None:
         self.name = name
         self.commit = commit
+        self.ship = ship
+        """Instead of ``commit``: hand the batch on and return; the callback settles it."""
         self.observe = observe
         self.max_batch = max_batch
         self.finish = finish
@@ -210,7 +214,6 @@ class _Lane:
 
     def _run(self) -> None:
         assert self._loop is not None
-        loop = self._loop
         stop = False
         try:
             while not stop:
@@ -228,12 +231,19 @@ class _Lane:
                         break
                     batch.extend(jobs)
                 started = time.perf_counter()
-                outcomes = self.commit(batch)
-                elapsed = time.perf_counter() - started
-                loop.call_soon_threadsafe(self.observe, len(batch), elapsed)
-                loop.call_soon_threadsafe(_settle, outcomes)
+                if self.ship is not None:
+                    self.ship(batch, partial(self._done, started))
+                    continue
+                assert self.commit is not None
+                self._done(started, self.commit(batch))
         finally:
             self.finish()
+
+    def _done(self, started: float, outcomes: Outcomes) -> None:
+        assert self._loop is not None
+        elapsed = time.perf_counter() - started
+        self._loop.call_soon_threadsafe(self.observe, len(outcomes), elapsed)
+        self._loop.call_soon_threadsafe(_settle, outcomes)
 
 
 def _commit_sqlite(
@@ -307,7 +317,12 @@ class SqliteDatabase(Database):
             await loop.run_in_executor(None, worker.start)
             self._worker = worker
             self._remote = _Lane(
-                "sqlite-write-process", worker.commit, self._observe, self.max_batch, worker.stop
+                "sqlite-write-process",
+                None,
+                self._observe,
+                self.max_batch,
+                worker.stop,
+                ship=worker.send,
             )
             self._remote.start(loop)
         self._stopping.clear()

@@ -11,14 +11,17 @@ answer goes back).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 log = logging.getLogger("wanglai.store")
+Done = Callable[[list[tuple[Any, bool, Any]]], None]
 
 
 def _serve(path: str, pipe: Connection) -> None:
@@ -43,14 +46,19 @@ def _serve(path: str, pipe: Connection) -> None:
 
 
 class WriteProcess:
-    """The parent's handle: ``commit(batch)`` runs a batch in the child and waits (called from
-    a writer thread, so the wait releases the GIL)."""
+    """The parent's handle. ``send(batch, done)`` ships a batch to the child and returns at once
+    (blocking only while ``depth`` batches are already in flight); a reader thread receives each
+    batch's outcomes, in order, and calls its ``done``. So the child commits batch N+1 while
+    the parent is still pickling N+2 and settling N."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, depth: int = 2) -> None:
         self.path = path
         self._pipe: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._room = threading.Semaphore(depth)
+        self._in_flight: collections.deque[tuple[list[Any], Done]] = collections.deque()
         self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
 
     def start(self) -> None:
         # spawn, not fork: the parent has threads, and a forked copy of their locks is unsafe
@@ -62,23 +70,44 @@ class WriteProcess:
         process.start()
         child.close()
         self._pipe, self._process = parent, process
+        self._reader = threading.Thread(
+            target=self._read, args=(parent,), name="write-process-reader", daemon=True
+        )
+        self._reader.start()
 
-    def commit(self, batch: list[Any]) -> list[tuple[Any, bool, Any]]:
+    def send(self, batch: list[Any], done: Done) -> None:
+        self._room.acquire()
         with self._lock:
             if self._pipe is None:
                 self.start()
             assert self._pipe is not None
+            self._in_flight.append((batch, done))
             try:
                 self._pipe.send([(job.fn, job.args) for job in batch])
-                answers = self._pipe.recv()
-            except (EOFError, OSError) as exc:
-                # The child died mid-batch: what it committed is durable, what it did not is
-                # not; the callers are told it failed (a retry with the same client id is safe).
-                log.error("write process lost (%s); starting a new one", exc)
+            except (OSError, ValueError) as exc:
+                log.error("write process lost (%s)", exc)  # the reader fails what is in flight
+
+    def _read(self, pipe: Connection) -> None:
+        while True:
+            try:
+                answers = pipe.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                batch, done = self._in_flight.popleft()
+            self._room.release()
+            done([(job, ok, value) for job, (ok, value) in zip(batch, answers, strict=True)])
+        # The child is gone: what it committed is durable, what it did not is not; the callers
+        # still waiting are told it failed (a retry with the same client id is safe).
+        with self._lock:
+            lost = list(self._in_flight)
+            self._in_flight.clear()
+            if self._pipe is pipe:
                 self._discard()
-                error = RuntimeError("the write process stopped; retry")
-                return [(job, False, error) for job in batch]
-        return [(job, ok, value) for job, (ok, value) in zip(batch, answers, strict=True)]
+        error = RuntimeError("the write process stopped; retry")
+        for batch, done in lost:
+            self._room.release()
+            done([(job, False, error) for job in batch])
 
     def _discard(self) -> None:
         if self._pipe is not None:
@@ -91,9 +120,13 @@ class WriteProcess:
 
     def stop(self) -> None:
         with self._lock:
-            if self._pipe is not None:
+            pipe, process, reader = self._pipe, self._process, self._reader
+            if pipe is not None:
                 with contextlib.suppress(OSError):
-                    self._pipe.send(None)
-            if self._process is not None:
-                self._process.join(10)
+                    pipe.send(None)
+        if process is not None:
+            process.join(10)
+        if reader is not None:
+            reader.join(10)
+        with self._lock:
             self._discard()
