@@ -5,7 +5,6 @@ Frames are JSON objects tagged by ``t``; docs/protocol.md lists them all.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from functools import partial
@@ -161,7 +160,7 @@ def _send(app: Any, conn: Connection, frame: SendFrame) -> None:
     if messaging.needs_lookups(item):
         conn.spawn(_send_after_lookups(app, conn, item))
         return
-    messaging.submit(item).add_done_callback(partial(_committed, app, conn, item))
+    messaging.submit_callback(item, partial(_committed, app, conn, item))
 
 
 async def _send_after_lookups(app: Any, conn: Connection, item: NewMessage) -> None:
@@ -175,12 +174,9 @@ async def _send_after_lookups(app: Any, conn: Connection, item: NewMessage) -> N
     _acknowledge(app, conn, item, appended)
 
 
-def _committed(app: Any, conn: Connection, item: NewMessage, future: asyncio.Future[Any]) -> None:
-    if future.cancelled():
-        conn.in_flight -= 1
-        return
-    error = future.exception()
-    if error is not None:
+def _committed(app: Any, conn: Connection, item: NewMessage, ok: bool, result: Any) -> None:
+    if not ok:
+        error = result
         conn.in_flight -= 1
         if isinstance(error, WanglaiError):
             conn.push(_error(error.code, error.message, item.client_id))
@@ -188,7 +184,7 @@ def _committed(app: Any, conn: Connection, item: NewMessage, future: asyncio.Fut
             log.error("send failed", exc_info=error)
             conn.push(_error("internal", "The message was not stored; retry.", item.client_id))
         return
-    _acknowledge(app, conn, item, future.result())
+    _acknowledge(app, conn, item, result)
 
 
 def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) -> None:

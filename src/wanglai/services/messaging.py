@@ -20,7 +20,7 @@ from wanglai.domain.policy import PeerFacts, check_direct, check_send, is_admin
 from wanglai.services import frames
 from wanglai.services.views import ConversationView, MessageView, conversation_view, message_view
 from wanglai.store import accounts, conversations, messages
-from wanglai.store.database import Database
+from wanglai.store.database import Callback, Database
 from wanglai.store.messages import Appended
 from wanglai.store.sql import Row
 
@@ -130,6 +130,10 @@ class MessagingService:
     def submit(self, item: messages.NewMessage) -> asyncio.Future[Appended]:
         """Queue a prepared, checked message for the next group commit."""
         return self.db.submit(messages.append, item)
+
+    def submit_callback(self, item: messages.NewMessage, callback: Callback) -> None:
+        """Queue a prepared message; ``callback(ok, appended or error)`` runs once durable."""
+        self.db.submit_callback(callback, messages.append, item)
 
     def finish(
         self, item: messages.NewMessage, appended: Appended, device_id: int = 0

@@ -38,7 +38,7 @@ def _serve(path: str, pipe: Connection) -> None:
                 return
             if request is None:
                 return
-            jobs = [_Job(fn, args, None) for fn, args in request]  # type: ignore[arg-type]
+            jobs = [_Job(fn, args, None) for fn, args in request]
             outcomes = _commit_sqlite(conn, jobs)
             pipe.send([(ok, value) for _job, ok, value in outcomes])
     finally:
