@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -190,6 +191,16 @@ def serve(settings: Settings) -> None:
     asyncio.run(_serve(settings, started))
 
 
+def _tune_gc() -> None:
+    """Fewer, cheaper garbage collections. The server allocates a few objects per frame, and
+    the collector's default thresholds then run a full pass over every live object (every
+    connection's state included) often enough to show in profiles as pauses. Objects made at
+    start-up are frozen out of collection, and young generations are collected less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(5_000, 10, 10)
+
+
 async def _serve(settings: Settings, started: float) -> None:
     import signal
 
@@ -198,6 +209,7 @@ async def _serve(settings: Settings, started: float) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
     await site.start()
+    _tune_gc()
     ms = (time.perf_counter() - started) * 1000
     base = f"http://{settings.host}:{settings.port}"
     print(
