@@ -123,9 +123,11 @@ class Router:
 
         return register
 
-    def install(self, app: web.Application, container: Any) -> None:
+    def install(self, app: web.Application, container: Any, prefix: str = "") -> None:
+        """Add the routes to ``app``; ``prefix`` is stripped when ``app`` is mounted under it."""
         for ep in self.endpoints:
-            app.router.add_route(ep.method, ep.path, _wrap(ep, container))
+            assert ep.path.startswith(prefix)
+            app.router.add_route(ep.method, ep.path[len(prefix) :], _wrap(ep, container))
 
 
 def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

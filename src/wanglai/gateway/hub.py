@@ -22,6 +22,7 @@ from wanglai.bus.local import Envelope
 from wanglai.gateway.metrics import Metrics
 from wanglai.gateway.wsframe import text_frame
 
+_NOTHING: list[bytes] = []  # never appended to: push() replaces it with a list of its own
 CLOSE_IDLE = 4000
 CLOSE_REVOKED = 4003
 CLOSE_SLOW = 4008
@@ -57,8 +58,10 @@ class Connection:
         self.transport = transport
         self.user_id = user_id
         self.device_id = device_id
-        self.pending: list[bytes] = []
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.pending: list[bytes] = _NOTHING
+        """Frames to write at the end of this loop turn (a shared empty list while idle)."""
+        self.tasks: set[asyncio.Task[None]] | None = None
+        """Work this connection started, created on first use (idle connections have none)."""
         self.last_seen = time.monotonic()
         self.closed = False
         self.bytes_in = 0
@@ -71,11 +74,12 @@ class Connection:
         if self.closed:
             return
         if not self.pending:
+            self.pending = []
             self.hub.schedule(self)
         self.pending.append(text_frame(payload))
 
     def flush(self) -> None:
-        frames, self.pending = self.pending, []
+        frames, self.pending = self.pending, _NOTHING
         if self.closed or not frames:
             return
         transport = self.transport
@@ -93,6 +97,8 @@ class Connection:
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a frame's work concurrently; the connection owns the task and cancels it on close."""
         task = asyncio.get_running_loop().create_task(coro)
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -100,14 +106,14 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        self.pending = []
+        self.pending = _NOTHING
         self.hub.remove(self)
         task = asyncio.get_running_loop().create_task(_close(self.ws, self.transport, code, reason))
         self.hub.closers.add(task)
         task.add_done_callback(self.hub.closers.discard)
 
     def cancel_tasks(self) -> None:
-        for task in list(self.tasks):
+        for task in list(self.tasks or ()):
             task.cancel()
 
 
@@ -130,7 +136,11 @@ class Hub:
         self._scheduled = False
 
     def add(self, conn: Connection) -> None:
-        self.by_user.setdefault(conn.user_id, []).append(conn)
+        conns = self.by_user.get(conn.user_id)
+        if conns is None:
+            self.by_user[conn.user_id] = [conn]
+        else:
+            conns.append(conn)
         self.metrics.connections.inc()
 
     def remove(self, conn: Connection) -> None:

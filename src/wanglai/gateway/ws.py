@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 
 from wanglai.domain.errors import WanglaiError
 from wanglai.gateway.endpoint import APP_KEY, bearer
+from wanglai.gateway.errors import STATUS, error_response
 from wanglai.gateway.hub import Connection
 from wanglai.store.messages import NewMessage
 
@@ -57,6 +58,7 @@ ClientFrame = SendFrame | ReadFrame | DeliveredFrame | TypingFrame | PingFrame |
 _decode = msgspec.json.Decoder(ClientFrame).decode
 _encode = msgspec.json.Encoder().encode
 PONG = b'{"t":"pong"}'
+_DONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
 def _error(code: str, message: str, frame_id: str | None = None) -> bytes:
@@ -68,43 +70,54 @@ def _error(code: str, message: str, frame_id: str | None = None) -> bytes:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     app = request.app[APP_KEY]
-    session = await app.accounts.authenticate(bearer(request))
+    try:
+        session = await app.accounts.authenticate(bearer(request))
+    except WanglaiError as exc:  # this route has no error middleware (see app.make_app)
+        return error_response(exc.code, exc.message, STATUS.get(exc.kind, 400))
+    # Text frames stay bytes (no decode to str and back); the JSON decoder reads bytes.
     ws = web.WebSocketResponse(
-        autoping=True, heartbeat=None, max_msg_size=MAX_FRAME, compress=False
+        autoping=True, heartbeat=None, max_msg_size=MAX_FRAME, compress=False, decode_text=False
     )
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
     conn = Connection(app.hub, ws, transport, session.user_id, session.device_id)
+    del session  # an idle connection's handler keeps as few objects alive as it can
     app.hub.add(conn)
     try:
-        head = await app.sync.head(session.user_id)
-        hello = {
-            "t": "hello",
-            "user": session.user_id,
-            "device": session.device_id,
-            "head": head,
-            "heartbeat": app.settings.heartbeat_s,
-            "buffer": app.hub.buffer_limit,
-        }
-        conn.push(_encode(hello))
-        async for msg in ws:
+        conn.push(await _hello(app, conn))
+        while True:  # not `async for`: one frame less on every idle connection's stack
+            msg = await ws.receive()
             conn.last_seen = time.monotonic()
             if msg.type == WSMsgType.TEXT:
-                data = msg.data.encode() if isinstance(msg.data, str) else msg.data
+                data = msg.data
                 conn.bytes_in += len(data)
                 app.metrics.frames_in.inc()
                 _dispatch(app, conn, data)
             elif msg.type == WSMsgType.BINARY:
                 conn.push(_error("unsupported_frame", "Send JSON text frames."))
-            elif msg.type == WSMsgType.ERROR:
+            elif msg.type in _DONE:
                 break
     finally:
         app.hub.remove(conn)
         conn.closed = True
         conn.cancel_tasks()
     return ws
+
+
+async def _hello(app: Any, conn: Connection) -> bytes:
+    head = await app.sync.head(conn.user_id)
+    return _encode(
+        {
+            "t": "hello",
+            "user": conn.user_id,
+            "device": conn.device_id,
+            "head": head,
+            "heartbeat": app.settings.heartbeat_s,
+            "buffer": app.hub.buffer_limit,
+        }
+    )
 
 
 def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
