@@ -179,7 +179,7 @@ async def _sweep_idle(container: Container) -> None:
             log.info("closed %d idle connections", closed)
 
 
-async def _index_search(container: Container, interval_s: float = 0.5) -> None:
+async def _index_search(container: Container, interval_s: float = 0.1) -> None:
     """Keep SQLite's search index caught up, in bulk; search covers the unindexed tail itself."""
     while True:
         try:
