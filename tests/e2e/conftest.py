@@ -135,10 +135,9 @@ class Server:
         return codes[-1]
 
 
-@pytest.fixture
-def e2e_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """ "" (SQLite under the data directory) or a fresh PostgreSQL database."""
-    if os.environ.get("WANGLAI_E2E_DB", "sqlite") != "postgres":
+def database_for(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
+    """ "" (SQLite under the data directory) or a fresh PostgreSQL database, dropped after."""
+    if backend != "postgres":
         yield ""
         return
     cluster: str = request.getfixturevalue("pg_url")
@@ -148,6 +147,12 @@ def e2e_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield with_database(cluster, name)
     finally:
         pg_admin(cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def e2e_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """SQLite, or PostgreSQL when ``WANGLAI_E2E_DB=postgres``."""
+    yield from database_for(request, os.environ.get("WANGLAI_E2E_DB", "sqlite"))
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import pg_admin, with_database
-
-from .conftest import Server
+from .conftest import Server, database_for
 
 LOAD = Path(__file__).with_name("load_sender.py")
 PAIRS = 10
@@ -22,18 +20,8 @@ PAIRS = 10
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def e2e_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield ""
-        return
-    import secrets
-
-    cluster: str = request.getfixturevalue("pg_url")
-    name = f"crash_{secrets.token_hex(6)}"
-    pg_admin(cluster, f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(cluster, name)
-    finally:
-        pg_admin(cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """The crash test runs on both databases, whatever WANGLAI_E2E_DB says."""
+    yield from database_for(request, request.param)
 
 
 async def login(http: aiohttp.ClientSession, server: Server, phone: str) -> dict[str, object]:

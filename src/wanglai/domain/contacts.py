@@ -10,7 +10,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wanglai.domain.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, TooLarge
+from wanglai.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from wanglai.domain.phone import try_normalise
 
 MAX_NOTE = 200
@@ -53,16 +53,6 @@ def sort_phonebook(entries: Sequence[str], region: str, policy: PhonebookPolicy)
         else:
             numbers.setdefault(e164, raw)
     return Phonebook(numbers, list(invalid))
-
-
-def check_rate(
-    stamps: Sequence[int], limit: int, window_ms: int, now_ms: int, code: str, message: str
-) -> None:
-    """Raise ``RateLimited(code, message)`` when ``limit`` hits already fall inside the window."""
-    recent = sorted(t for t in stamps if t > now_ms - window_ms)
-    if len(recent) >= limit:
-        retry_after = (recent[len(recent) - limit] + window_ms - now_ms) / 1000
-        raise RateLimited(code, message, retry_after=max(retry_after, 1.0))
 
 
 # ---------------------------------------------------------------- friend requests

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wanglai.domain.errors import Gone, Invalid, RateLimited
+from wanglai.domain.ratelimit import check_window
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,7 @@ def check_send(policy: OtpPolicy, history: SendHistory, now_ms: int) -> None:
         ),
     )
     for stamps, limit, window, code, message in checks:
-        recent = sorted(t for t in stamps if t > now_ms - window)
-        if len(recent) >= limit:
-            retry_after = (recent[len(recent) - limit] + window - now_ms) / 1000
-            raise RateLimited(code, message, retry_after=max(retry_after, 1.0))
+        check_window(stamps, limit, window, now_ms, code, message)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from wanglai.domain import contacts as rules
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Invalid, NotFound
 from wanglai.domain.phone import normalise
+from wanglai.domain.ratelimit import check_window
 from wanglai.services import frames
 from wanglai.services.views import UserView, user_view
 from wanglai.store import accounts
@@ -139,7 +140,7 @@ class ContactService:
         window = self.policy.window_ms
 
         def check(stamps: list[int]) -> None:
-            rules.check_rate(stamps, limit, window, now, code, message)
+            check_window(stamps, limit, window, now, code, message)
 
         await self.db.write(store.spend_hit, bucket, now, window, check)
 
