@@ -283,3 +283,22 @@ async def test_partial_files_left_by_a_crash_are_removed(served: Served) -> None
     os.utime(stale, (long_ago, long_ago))
     assert (await served.upload(alice, PNG)).status == 201
     assert not stale.exists() and fresh.exists()
+
+
+async def test_members_who_join_later_do_not_see_earlier_media(served: Served) -> None:
+    alice, bob, carol = [await served.user() for _ in range(3)]
+    groups = served.container.groups
+    for friend in (bob, carol):
+        request = await served.container.contacts.request(alice.id, friend.id)
+        await served.container.contacts.accept(friend.id, request.id)
+    group = await groups.create(alice.id, "trip", [bob.id])
+    digest = (await (await served.upload(alice, PNG)).json())["hash"]
+    m = served.container.messaging
+    await m.send(alice.id, group.id, "g1", "image", {"media": digest})
+    await groups.invite(alice.id, group.id, [carol.id])
+    early = await served.client.get(f"/v1/media/{digest}", headers=carol.auth)
+    assert early.status == 404, "a later member saw media sent before they joined"
+    assert (await served.client.get(f"/v1/media/{digest}", headers=bob.auth)).status == 200
+    await m.send(alice.id, group.id, "g2", "image", {"media": digest})
+    again = await served.client.get(f"/v1/media/{digest}", headers=carol.auth)
+    assert again.status == 200

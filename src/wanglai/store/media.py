@@ -1,8 +1,8 @@
 """Media records: which blobs exist, who uploaded them, and who may see them.
 
 The bytes live on disk (``services/media.py``); these rows say what they are. A user may see a
-blob they uploaded, or one referenced by a message sent in a conversation they are a member of
-(``media_refs``, filled by ``store/messages.py: append``).
+blob they uploaded, or one referenced by a message sent in a conversation they are a member of,
+after they joined (``media_refs``, filled by ``store/messages.py: append``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def visible(digest: str, user_id: int) -> Op[Row | None]:
         "SELECT md.size, md.mime FROM media md WHERE md.hash = ? AND ("
         " EXISTS (SELECT 1 FROM media_uploads u WHERE u.hash = md.hash AND u.user_id = ?)"
         " OR EXISTS (SELECT 1 FROM media_refs r JOIN members me ON me.conv_id = r.conv_id"
-        " WHERE r.hash = md.hash AND me.user_id = ?))",
+        " WHERE r.hash = md.hash AND me.user_id = ? AND r.seq > me.from_seq))",
         digest,
         user_id,
         user_id,

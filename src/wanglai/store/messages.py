@@ -183,7 +183,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         user_seq = yield from _take_seqs("users", per_user)
         message_rows: list[tuple[object, ...]] = []
         event_rows: list[tuple[object, ...]] = []
-        media_rows: set[tuple[str, int]] = set()
+        media_rows: dict[tuple[str, int], int] = {}
         for index in accepted:
             it = items[index]
             seq = assigned[index]
@@ -208,7 +208,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
                     (user_id, user_seq[user_id], "message", it.conv_id, seq, None, it.now_ms)
                 )
             if it.media is not None:
-                media_rows.add((it.media, it.conv_id))
+                media_rows[(it.media, it.conv_id)] = seq
             message = (
                 it.conv_id,
                 seq,
@@ -233,8 +233,9 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
             event_rows,
         )
         yield from many(
-            "INSERT INTO media_refs (hash, conv_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            sorted(media_rows),
+            "INSERT INTO media_refs (hash, conv_id, seq) VALUES (?, ?, ?)"
+            " ON CONFLICT (hash, conv_id) DO UPDATE SET seq = excluded.seq",
+            [(digest, conv, seq) for (digest, conv), seq in sorted(media_rows.items())],
         )
     for index, it in enumerate(items):
         if outcomes[index] is None:  # the second of two identical sends in one batch

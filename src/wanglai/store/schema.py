@@ -178,6 +178,8 @@ media_refs = Table(
     metadata,
     Column("hash", String(64), primary_key=True),
     Column("conv_id", BigInteger, primary_key=True),
+    Column("seq", BigInteger, nullable=False, server_default="0"),
+    # the newest message that sent it there: members who joined after it cannot see the blob
 )
 
 # Everyone who uploaded a blob (media.owner_id is only the first): each may fetch and send it.

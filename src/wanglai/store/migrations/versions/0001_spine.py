@@ -144,6 +144,7 @@ def upgrade() -> None:
         "media_refs",
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("conv_id", sa.BigInteger(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("hash", "conv_id"),
     )
     op.create_table(
