@@ -89,7 +89,7 @@ class Connection:
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         transport.write(data)
         self.bytes_out += len(data)
-        self.hub.metrics.frames_out.inc(len(frames))
+        self.hub.metrics.frames_out += len(frames)
         if transport.get_write_buffer_size() > self.hub.buffer_limit:
             self.hub.metrics.slow_consumers.inc()
             self.close(CLOSE_SLOW, "slow consumer: resync from your cursor")

@@ -108,7 +108,7 @@ async def send(ctx: Ctx, body: SendRequest) -> MessageView:
         body.body,
         body.reply_to,
     )
-    ctx.app.metrics.messages.labels(view.kind).inc()
+    ctx.app.metrics.count_message(view.kind)
     return view  # type: ignore[no-any-return]
 
 

@@ -93,7 +93,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 data = msg.data
                 conn.bytes_in += len(data)
-                app.metrics.frames_in.inc()
+                app.metrics.frames_in += 1
                 _dispatch(app, conn, data)
             elif msg.type == WSMsgType.BINARY:
                 conn.push(_error("unsupported_frame", "Send JSON text frames."))
@@ -209,7 +209,7 @@ def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) ->
         return
     if own is not None:
         # The sender's own copy of the event doubles as the acknowledgement: one frame.
-        app.metrics.messages.labels(view.kind).inc()
+        app.metrics.count_message(view.kind)
         conn.push(own[:-1] + b',"ack":' + _encode(item.client_id) + b"}")
         return
     conn.push(
