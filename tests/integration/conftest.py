@@ -14,6 +14,8 @@ from wanglai.bus.local import Envelope, LocalBus
 from wanglai.domain.clock import ManualClock
 from wanglai.services.accounts import Session
 from wanglai.settings import Settings
+from wanglai.store import contacts as contact_store
+from wanglai.store.sql import Op
 
 
 class RecordingSms:
@@ -60,6 +62,16 @@ class World:
         self._next_phone += 1
         phone = f"+86{self._next_phone}"
         return await self.login(phone, name)
+
+    async def befriend(self, user: int, *others: int) -> None:
+        """Friendships written straight to the store, without friend events in anyone's log:
+        the contacts service (and its events) has tests of its own."""
+
+        def op(now: int) -> Op[None]:
+            for other in others:
+                yield from contact_store.befriend(user, other, now)
+
+        await self.container.db.write(op, self.clock.now_ms())
 
     async def login(self, phone: str, name: str = "", device: str = "test") -> Session:
         accounts = self.container.accounts

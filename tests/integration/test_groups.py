@@ -18,21 +18,9 @@ from wanglai.gateway.errors import error_middleware
 from wanglai.services.groups import GroupService
 from wanglai.store import accounts as account_store
 from wanglai.store import conversations as conv_store
-from wanglai.store.sql import Op, many
+from wanglai.store.sql import Op
 
 from .conftest import World
-
-
-async def befriend(world: World, user: int, *others: int) -> None:
-    """Friendships written straight to the store: the contacts service has its own tests."""
-
-    def op(now: int) -> Op[None]:
-        rows = [(user, o, now) for o in others] + [(o, user, now) for o in others]
-        yield from many(
-            "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)", rows
-        )
-
-    await world.container.db.write(op, world.clock.now_ms())
 
 
 async def many_users(world: World, count: int, start: int = 0) -> list[int]:
@@ -70,7 +58,7 @@ async def log_kinds(world: World, user_id: int) -> list[tuple[str, Any]]:
 async def trio(world: World) -> tuple[int, int, int, int]:
     """owner, admin, member in one group (all friends of the owner); returns them and the id."""
     o, a, m = [(await world.user(n)).user_id for n in ("olga", "adam", "mia")]
-    await befriend(world, o, a, m)
+    await world.befriend(o, a, m)
     view = await groups(world).create(o, "Team", [a, m])
     await groups(world).set_admin(o, view.id, a, True)
     return o, a, m, view.id
@@ -81,7 +69,7 @@ async def trio(world: World) -> tuple[int, int, int, int]:
 
 async def test_create_makes_owner_and_tells_everyone(world: World) -> None:
     alice, bob, carol = await world.user("alice"), await world.user("bob"), await world.user()
-    await befriend(world, alice.user_id, bob.user_id, carol.user_id)
+    await world.befriend(alice.user_id, bob.user_id, carol.user_id)
     view = await groups(world).create(alice.user_id, "  Hikers ", [bob.user_id, carol.user_id])
     assert view.title == "Hikers" and view.owner == alice.user_id and view.role == "owner"
     roles = {m.user: m.role for m in view.members}
@@ -109,7 +97,7 @@ async def test_create_makes_owner_and_tells_everyone(world: World) -> None:
 
 async def test_create_refuses_bad_input_and_changes_nothing(world: World) -> None:
     alice, bob, stranger = await world.user(), await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    await world.befriend(alice.user_id, bob.user_id)
     g = groups(world)
     for title in ("", "   ", "x" * 65):
         with pytest.raises(Invalid) as info:
@@ -124,7 +112,7 @@ async def test_create_refuses_bad_input_and_changes_nothing(world: World) -> Non
     with pytest.raises(Invalid):
         await g.create(alice.user_id, "T", [0])
     crowd = await many_users(world, MAX_MEMBERS)
-    await befriend(world, alice.user_id, *crowd)
+    await world.befriend(alice.user_id, *crowd)
     with pytest.raises(Conflict) as full:
         await g.create(alice.user_id, "T", crowd)  # 500 + the owner
     assert full.value.code == "group_full"
@@ -136,7 +124,7 @@ async def test_create_refuses_bad_input_and_changes_nothing(world: World) -> Non
 async def test_a_group_of_exactly_500_and_no_more_under_concurrent_invites(world: World) -> None:
     owner = (await world.user("owner")).user_id
     crowd = await many_users(world, MAX_MEMBERS + 9)
-    await befriend(world, owner, *crowd)
+    await world.befriend(owner, *crowd)
     g = groups(world)
     view = await g.create(owner, "Big", crowd[: MAX_MEMBERS - 6])  # 495 members
     assert len(view.members) == MAX_MEMBERS - 5
@@ -170,7 +158,7 @@ async def test_an_invite_waits_for_a_concurrent_membership_change(world: World) 
     waited for it must count the members it added, not the ones it saw before."""
     owner = (await world.user("owner")).user_id
     crowd = await many_users(world, MAX_MEMBERS)
-    await befriend(world, owner, *crowd)
+    await world.befriend(owner, *crowd)
     g = groups(world)
     view = await g.create(owner, "Big", crowd[: MAX_MEMBERS - 5])  # 496 members
     fillers, late = crowd[MAX_MEMBERS - 5 : -1], crowd[-1]
@@ -213,7 +201,7 @@ async def test_an_invite_waits_for_a_concurrent_membership_change(world: World) 
 async def test_outsiders_get_404_everywhere(world: World) -> None:
     o, _a, m, conv = await trio(world)
     eve = (await world.user("eve")).user_id
-    await befriend(world, eve, o)
+    await world.befriend(eve, o)
     g = groups(world)
     attempts = [
         g.get(eve, conv),
@@ -238,7 +226,7 @@ async def test_outsiders_get_404_everywhere(world: World) -> None:
 
 async def test_group_endpoints_do_not_apply_to_direct_chats(world: World) -> None:
     alice, bob = (await world.user()).user_id, (await world.user()).user_id
-    await befriend(world, alice, bob)
+    await world.befriend(alice, bob)
     direct = await world.container.messaging.open_direct(alice, bob)
     g = groups(world)
     for attempt in (
@@ -289,7 +277,7 @@ async def test_owner_and_admins_change_settings_members_may_not(world: World) ->
 async def test_members_invite_friends_who_see_history_from_their_join(world: World) -> None:
     o, a, m, conv = await trio(world)
     newcomer, stranger = (await world.user("nina")).user_id, (await world.user()).user_id
-    await befriend(world, m, newcomer)
+    await world.befriend(m, newcomer)
     messaging = world.container.messaging
     await messaging.send(o, conv, "before", "text", {"text": "before you came"})
     g = groups(world)
@@ -318,8 +306,8 @@ async def test_members_invite_friends_who_see_history_from_their_join(world: Wor
 async def test_approval_turns_member_invites_into_requests_for_admins(world: World) -> None:
     o, a, m, conv = await trio(world)
     x, y, z = [(await world.user(n)).user_id for n in ("x", "y", "z")]
-    await befriend(world, m, x, y)
-    await befriend(world, a, z)
+    await world.befriend(m, x, y)
+    await world.befriend(a, z)
     g = groups(world)
     await g.update(o, conv, approval_required=True)
     result = await g.invite(m, conv, [x, y])
@@ -383,7 +371,7 @@ async def test_leaving_hands_ownership_on(world: World) -> None:
     assert await messaging.conversations(o) == []
     # no admin left: the longest-standing member inherits
     late = (await world.user()).user_id
-    await befriend(world, a, late)
+    await world.befriend(a, late)
     await g.invite(a, conv, [late])
     await g.leave(a, conv)
     assert (await g.get(m, conv)).owner == m
@@ -400,7 +388,7 @@ async def test_leaving_hands_ownership_on(world: World) -> None:
 async def test_who_may_remove_whom(world: World) -> None:
     o, a, m, conv = await trio(world)
     other = (await world.user()).user_id
-    await befriend(world, o, other)
+    await world.befriend(o, other)
     g = groups(world)
     await g.invite(o, conv, [other])
     with pytest.raises(Forbidden):
@@ -541,7 +529,7 @@ async def test_rest_routes_answer_with_the_right_statuses(world: World) -> None:
         result = await world.container.accounts.login(phone, world.sms.last_code(phone), "t")
         tokens.append((result.user.id, result.token))
     (owner, owner_token), (friend, friend_token), (eve, eve_token) = tokens
-    await befriend(world, owner, friend)
+    await world.befriend(owner, friend)
     app = Application(middlewares=[error_middleware])
     app[APP_KEY] = world.container
     routes_groups.router.install(app, world.container)

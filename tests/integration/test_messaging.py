@@ -8,28 +8,22 @@ import msgspec
 import pytest
 
 from wanglai.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooLarge
-from wanglai.store import conversations as conv_store
+from wanglai.services.accounts import Session
 
 from .conftest import World
 
 
-async def befriend(world: World, a: int, b: int) -> None:
-    """Friendship written straight to the store: the contacts service has its own tests."""
-
-    def op(x: int, y: int, now: int):  # type: ignore[no-untyped-def]
-        yield from conv_store.execute(
-            "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)", x, y, now
-        )
-        yield from conv_store.execute(
-            "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)", y, x, now
-        )
-
-    await world.container.db.write(op, a, b, world.clock.now_ms())
+async def friends_chat(world: World) -> tuple[Session, Session, int]:
+    """Alice and Bob, friends, in their direct conversation."""
+    alice, bob = await world.user(), await world.user()
+    await world.befriend(alice.user_id, bob.user_id)
+    conv = await world.container.messaging.open_direct(alice.user_id, bob.user_id)
+    return alice, bob, conv
 
 
 async def test_send_reaches_both_logs_once(world: World) -> None:
     alice, bob = await world.user("alice"), await world.user("bob")
-    await befriend(world, alice.user_id, bob.user_id)
+    await world.befriend(alice.user_id, bob.user_id)
     m = world.container.messaging
     conv = await m.open_direct(alice.user_id, bob.user_id)
     sent = await m.send(alice.user_id, conv, "c1", "text", {"text": "hello bob"})
@@ -48,10 +42,8 @@ async def test_send_reaches_both_logs_once(world: World) -> None:
 
 
 async def test_client_id_reuse_with_other_body_is_refused(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, _bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     await m.send(alice.user_id, conv, "c1", "text", {"text": "one"})
     with pytest.raises(Conflict):
         await m.send(alice.user_id, conv, "c1", "text", {"text": "two"})
@@ -76,7 +68,7 @@ async def test_strangers_need_permission(world: World) -> None:
 
 async def test_outsider_cannot_read_or_write(world: World) -> None:
     alice, bob, eve = await world.user(), await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    await world.befriend(alice.user_id, bob.user_id)
     m = world.container.messaging
     conv = await m.open_direct(alice.user_id, bob.user_id)
     sent = await m.send(alice.user_id, conv, "c1", "text", {"text": "secret"})
@@ -95,10 +87,8 @@ async def test_outsider_cannot_read_or_write(world: World) -> None:
 
 
 async def test_recall_and_edit_windows(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     first = await m.send(alice.user_id, conv, "c1", "text", {"text": "typo"})
     edited = await m.edit(alice.user_id, conv, first.seq, {"text": "fixed"})
     assert edited.edited_at is not None and edited.body == {"text": "fixed"}
@@ -125,10 +115,8 @@ async def test_recall_and_edit_windows(world: World) -> None:
 
 
 async def test_read_pointer_and_unread(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     for i in range(3):
         await m.send(alice.user_id, conv, f"c{i}", "text", {"text": f"m{i}"})
     [view] = await m.conversations(bob.user_id)
@@ -144,10 +132,8 @@ async def test_read_pointer_and_unread(world: World) -> None:
 
 
 async def test_bad_messages_change_nothing(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     bad = [
         ("text", {"text": ""}),
         ("text", {"text": "x" * 4001}),
@@ -167,10 +153,8 @@ async def test_bad_messages_change_nothing(world: World) -> None:
 
 
 async def test_history_pages_backwards_and_search(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     for i in range(1, 8):
         await m.send(alice.user_id, conv, f"c{i}", "text", {"text": f"note {i} Apple"})
     page1 = await m.history(bob.user_id, conv, None, 3)
@@ -182,10 +166,8 @@ async def test_history_pages_backwards_and_search(world: World) -> None:
 
 
 async def test_sync_pages_without_gaps(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     for i in range(25):
         await m.send(alice.user_id, conv, f"c{i}", "text", {"text": str(i)})
     cursor, seen = 0, []
@@ -201,7 +183,7 @@ async def test_sync_pages_without_gaps(world: World) -> None:
 async def test_concurrent_sends_batch_without_losing_or_doubling(world: World) -> None:
     """Sends issued together are committed together; each keeps its own outcome."""
     alice, bob, eve = await world.user(), await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    await world.befriend(alice.user_id, bob.user_id)
     m = world.container.messaging
     conv = await m.open_direct(alice.user_id, bob.user_id)
     sizes: list[int] = []
@@ -227,10 +209,8 @@ async def test_concurrent_sends_batch_without_losing_or_doubling(world: World) -
 
 
 async def test_reply_to_a_message_in_the_same_batch(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     first, reply = await asyncio.gather(
         m.send(alice.user_id, conv, "q", "text", {"text": "question"}),
         m.send(bob.user_id, conv, "r", "text", {"text": "answer"}, reply_to=1),
@@ -239,10 +219,8 @@ async def test_reply_to_a_message_in_the_same_batch(world: World) -> None:
 
 
 async def test_delivered_receipts(world: World) -> None:
-    alice, bob = await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    alice, bob, conv = await friends_chat(world)
     m = world.container.messaging
-    conv = await m.open_direct(alice.user_id, bob.user_id)
     for i in range(3):
         await m.send(alice.user_id, conv, f"c{i}", "text", {"text": f"m{i}"})
     assert await m.mark_delivered(bob.user_id, conv, 2) == 2
@@ -269,7 +247,7 @@ async def test_delivered_receipts(world: World) -> None:
 
 async def test_mentions_cards_and_edits_are_checked(world: World) -> None:
     alice, bob, eve = await world.user(), await world.user(), await world.user()
-    await befriend(world, alice.user_id, bob.user_id)
+    await world.befriend(alice.user_id, bob.user_id)
     m = world.container.messaging
     conv = await m.open_direct(alice.user_id, bob.user_id)
     ok = await m.send(

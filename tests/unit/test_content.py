@@ -94,3 +94,21 @@ def test_recall_and_edit_rules() -> None:
         editing.check_edit(2, 1, "text", t, False, t)
     with pytest.raises(Invalid):
         editing.check_edit(1, 1, "image", t, False, t)
+
+
+def test_receipt_audience() -> None:
+    from wanglai.domain import receipts
+
+    assert receipts.audience("read", "direct", 1, [1, 2]) == [1, 2]
+    assert receipts.audience("delivered", "direct", 1, [1, 2]) == [2]
+    assert receipts.audience("read", "group", 1, [1, 2, 3]) == [1]
+    assert receipts.audience("delivered", "group", 1, [1, 2, 3]) == []
+    with pytest.raises(ValueError):
+        receipts.audience("seen", "direct", 1, [1, 2])
+
+
+def test_edit_may_add_all_only_as_admin() -> None:
+    t = 1_000_000
+    editing.check_edit(1, 1, "text", t, False, t, mentions_all=True, actor_role="admin")
+    with pytest.raises(Forbidden):
+        editing.check_edit(1, 1, "text", t, False, t, mentions_all=True, actor_role="member")

@@ -117,8 +117,3 @@ def validate(kind: object, body: object) -> Content:
     # contact card
     user_id = _int(body, "user_id", 1, 2**62, required=True)
     return Content(kind, {"user_id": user_id}, "", None, (), False)
-
-
-def system_body(notice: str, **fields: Any) -> dict[str, Any]:
-    """A system notice (joins, renames …); ``notice`` names what happened."""
-    return {"notice": notice, **fields}

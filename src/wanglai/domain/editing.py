@@ -29,8 +29,17 @@ def check_recall(
 
 
 def check_edit(
-    actor_id: int, sender_id: int, kind: str, sent_ms: int, recalled: bool, now_ms: int
+    actor_id: int,
+    sender_id: int,
+    kind: str,
+    sent_ms: int,
+    recalled: bool,
+    now_ms: int,
+    mentions_all: bool = False,
+    actor_role: str | None = None,
 ) -> None:
+    """Senders edit their own text within 24 hours; the new text may @all only if they could
+    send that (group owners and admins)."""
     if sender_id != actor_id:
         raise Forbidden("not_your_message", "You can only edit your own messages.")
     if recalled:
@@ -39,3 +48,5 @@ def check_edit(
         raise Invalid("not_editable", "Only text messages can be edited.")
     if now_ms - sent_ms > EDIT_WINDOW_MS:
         raise Gone("edit_window_passed", "Messages can be edited within 24 hours.")
+    if mentions_all and not is_admin(actor_role):
+        raise Forbidden("mention_all_forbidden", "Only group admins may mention @all.")

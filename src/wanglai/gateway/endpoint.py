@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from wanglai.domain.errors import Invalid, TooLarge
+from wanglai.domain.errors import Invalid, NotFound, TooLarge
 from wanglai.services.accounts import Session
 
 APP_KEY: web.AppKey[Any] = web.AppKey("wanglai", object)
@@ -52,8 +52,6 @@ class Ctx:
     def match_int(self, name: str) -> int:
         raw = self.request.match_info[name]
         if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-            from wanglai.domain.errors import NotFound
-
             raise NotFound("not_found", f"No such {name.replace('_', ' ')}.")
         return int(raw)
 

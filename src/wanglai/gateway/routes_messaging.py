@@ -100,7 +100,7 @@ async def history(ctx: Ctx) -> list[MessageView]:
     tag="messages",
 )
 async def send(ctx: Ctx, body: SendRequest) -> MessageView:
-    view = await ctx.app.messaging.send(
+    sent = await ctx.app.messaging.deliver(
         ctx.session.user_id,
         ctx.match_int("conv_id"),
         body.client_id,
@@ -108,8 +108,9 @@ async def send(ctx: Ctx, body: SendRequest) -> MessageView:
         body.body,
         body.reply_to,
     )
-    ctx.app.metrics.count_message(view.kind)
-    return view  # type: ignore[no-any-return]
+    if sent.fresh:
+        ctx.app.metrics.count_message(sent.view.kind)
+    return sent.view  # type: ignore[no-any-return]
 
 
 @router.route(

@@ -203,19 +203,13 @@ def _committed(app: Any, conn: Connection, item: NewMessage, ok: bool, result: A
 def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) -> None:
     conn.in_flight -= 1
     try:
-        view, own = app.messaging.finish(item, appended, conn.device_id)
+        sent = app.messaging.finish(item, appended, conn.device_id)
     except WanglaiError as exc:
         conn.push(_error(exc.code, exc.message, item.client_id))
         return
-    if own is not None:
-        # The sender's own copy of the event doubles as the acknowledgement: one frame.
-        app.metrics.count_message(view.kind)
-        conn.push(own[:-1] + b',"ack":' + _encode(item.client_id) + b"}")
-        return
-    conn.push(
-        b'{"t":"ack","id":%s,"conv":%d,"seq":%d,"at":%d}'
-        % (_encode(item.client_id), view.conv, view.seq, view.at)
-    )
+    if sent.fresh:
+        app.metrics.count_message(sent.view.kind)
+    conn.push(sent.ack)
 
 
 async def _guard(conn: Connection, work: Any) -> None:

@@ -12,7 +12,7 @@ from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Invalid, NotFound, Unauthorized
 from wanglai.domain.phone import normalise, prefix
 from wanglai.domain.policy import DM_POLICIES
-from wanglai.services.views import DeviceView, MeView, UserView, me_view, user_view
+from wanglai.services.views import DeviceView, MeView, me_view
 from wanglai.store import accounts
 from wanglai.store.database import Database
 
@@ -162,9 +162,3 @@ class AccountService:
         if row is None:
             raise NotFound("user_not_found", "No such user.")
         return me_view(row)
-
-    async def user(self, user_id: int) -> UserView:
-        row = await self.db.read(accounts.user_by_id, user_id)
-        if row is None:
-            raise NotFound("user_not_found", "No such user.")
-        return user_view(row)

@@ -46,3 +46,18 @@ def data_event_frames(
 def ephemeral_frame(kind: str, **fields: Any) -> bytes:
     """A frame with no seq (typing indicators): not logged, not replayed by sync."""
     return _encode({"t": kind, **fields})
+
+
+def ack_frame(client_id: str, message: MessageView) -> bytes:
+    """``{"t":"ack", …}``: a send was stored (used when no new event can carry the ack)."""
+    return b'{"t":"ack","id":%s,"conv":%d,"seq":%d,"at":%d}' % (
+        _encode(client_id),
+        message.conv,
+        message.seq,
+        message.at,
+    )
+
+
+def with_ack(event_frame: bytes, client_id: str) -> bytes:
+    """The sender's own copy of a new message's event, doubling as the acknowledgement."""
+    return event_frame[:-1] + b',"ack":' + _encode(client_id) + b"}"

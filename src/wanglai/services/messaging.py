@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import NamedTuple
 
 import msgspec
 
 from wanglai.bus.local import Bus, Envelope
 from wanglai.domain import content as content_rules
-from wanglai.domain import editing
+from wanglai.domain import editing, receipts
 from wanglai.domain.clock import Clock
-from wanglai.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from wanglai.domain.policy import PeerFacts, check_direct, check_send, is_admin
+from wanglai.domain.errors import Conflict, Invalid, NotFound
+from wanglai.domain.policy import check_direct, check_send
 from wanglai.services import frames
 from wanglai.services.views import ConversationView, MessageView, conversation_view, message_view
 from wanglai.store import accounts, conversations, messages
@@ -37,6 +39,14 @@ def _positive(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 2**62:
         raise Invalid("invalid_" + name, f"'{name}' must be a positive integer.")
     return value
+
+
+class Sent(NamedTuple):
+    view: MessageView
+    fresh: bool
+    """False when a retry was answered with the message stored the first time."""
+    ack: bytes | None
+    """With a sending device: the one frame that acknowledges the send on its socket."""
 
 
 class MessagingService:
@@ -73,10 +83,10 @@ class MessagingService:
         peer = _positive(peer_id, "user_id")
         if peer == user_id:
             raise Invalid("cannot_message_self", "Pick someone other than yourself.")
-        facts = await self.db.read(conversations.peer_facts, user_id, peer)
-        if facts is None:
+        facts = await self.db.read(conversations.peer_facts, {(user_id, peer)})
+        if (user_id, peer) not in facts:
             raise NotFound("user_not_found", "No such user.")
-        check_direct(PeerFacts(bool(facts[0]), bool(facts[1]), bool(facts[2]), str(facts[3])))
+        check_direct(facts[(user_id, peer)])
         conv_id, _created = await self.db.write(
             conversations.open_direct, user_id, peer, self.clock.now_ms()
         )
@@ -135,13 +145,11 @@ class MessagingService:
         """Queue a prepared message; ``callback(ok, appended or error)`` runs once durable."""
         self.db.submit_callback(callback, messages.append, item)
 
-    def finish(
-        self, item: messages.NewMessage, appended: Appended, device_id: int = 0
-    ) -> tuple[MessageView, bytes | None]:
+    def finish(self, item: messages.NewMessage, appended: Appended, device_id: int = 0) -> Sent:
         """After the commit: push the message to its members, or answer a retry.
 
-        With the sending ``device_id``, that device's copy of the event is returned rather than
-        pushed (see :meth:`publish`)."""
+        With the sending ``device_id``, that device's copy of the event is not pushed but comes
+        back as the frame that acknowledges the send (see :meth:`publish`)."""
         if appended.duplicate:
             first = appended.message
             if (int(first[0]), str(first[4]), str(first[5])) != (
@@ -152,9 +160,14 @@ class MessagingService:
                 raise Conflict(
                     "client_id_reused", "This client_id was used for a different message."
                 )
-            return message_view(first), None
+            view = message_view(first)
+            ack = frames.ack_frame(item.client_id, view) if device_id else None
+            return Sent(view, False, ack)
         origin = (item.sender_id, device_id) if device_id else None
-        return self.publish("message", appended, origin)
+        view, own = self.publish("message", appended, origin)
+        if own is not None:
+            return Sent(view, True, frames.with_ack(own, item.client_id))
+        return Sent(view, True, frames.ack_frame(item.client_id, view) if device_id else None)
 
     async def send(
         self,
@@ -167,10 +180,23 @@ class MessagingService:
     ) -> MessageView:
         """Store a message durably and deliver it; a retry with the same client id is answered
         with the first message (409 if the retry carries a different message)."""
+        sent = await self.deliver(user_id, conv_id, client_id, kind, body, reply_to)
+        return sent.view
+
+    async def deliver(
+        self,
+        user_id: int,
+        conv_id: object,
+        client_id: object,
+        kind: object,
+        body: object,
+        reply_to: object = None,
+    ) -> Sent:
+        """:meth:`send`, telling also whether the message is new (not a retry's answer)."""
         item = self.prepare(user_id, conv_id, client_id, kind, body, reply_to)
         if self.needs_lookups(item):
             await self.check_references(item)
-        return self.finish(item, await self.submit(item))[0]
+        return self.finish(item, await self.submit(item))
 
     async def history(
         self, user_id: int, conv_id: int, before: int | None, limit: int
@@ -201,10 +227,6 @@ class MessagingService:
         content = content_rules.validate("text", body)
 
         def authorize(message: Row, role: str | None) -> None:
-            if role is None:
-                raise NotFound("message_not_found", "No such message.")
-            if content.mentions_all and not is_admin(role):
-                raise Forbidden("mention_all_forbidden", "Only group admins may mention @all.")
             editing.check_edit(
                 user_id,
                 int(message[2]),
@@ -212,6 +234,8 @@ class MessagingService:
                 int(message[7]),
                 message[9] is not None,
                 now,
+                content.mentions_all,
+                role,
             )
 
         appended = await self.db.write(
@@ -238,7 +262,15 @@ class MessagingService:
     async def _mark(self, user_id: int, conv_id: int, seq: object, pointer: str) -> int:
         upto = _positive(seq, "seq")
         now = self.clock.now_ms()
-        result = await self.db.write(conversations.mark, conv_id, user_id, upto, pointer, now)
+        result = await self.db.write(
+            conversations.mark,
+            conv_id,
+            user_id,
+            upto,
+            pointer,
+            now,
+            partial(_receipt_audience, pointer, user_id),
+        )
         if result is None:
             raise NotFound("conversation_not_found", "No such conversation.")
         value, deliveries = result
@@ -261,10 +293,10 @@ class MessagingService:
         return [conversation_view(r) for r in rows]
 
     async def conversation(self, user_id: int, conv_id: int) -> ConversationView:
-        for view in await self.conversations(user_id, 10_000):
-            if view.id == conv_id:
-                return view
-        raise NotFound("conversation_not_found", "No such conversation.")
+        rows = await self.db.read(conversations.list_for_user, user_id, 1, conv_id)
+        if not rows:
+            raise NotFound("conversation_not_found", "No such conversation.")
+        return conversation_view(rows[0])
 
     async def search(
         self, user_id: int, query: str, conv_id: int | None, limit: int
@@ -277,3 +309,7 @@ class MessagingService:
         scope = None if conv_id is None else [conv_id]
         rows = await self.db.read(messages.search, user_id, needle, scope, limit)
         return [message_view(r) for r in rows]
+
+
+def _receipt_audience(pointer: str, user_id: int, conv_kind: str, members: list[int]) -> list[int]:
+    return receipts.audience(pointer, conv_kind, user_id, members)

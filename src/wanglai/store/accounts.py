@@ -28,13 +28,6 @@ def users_by_ids(user_ids: list[int]) -> Op[list[Row]]:
     return rows
 
 
-def users_by_phones(phones: list[str]) -> Op[list[Row]]:
-    rows = yield from all_rows(
-        f"SELECT {USER_COLUMNS} FROM users WHERE phone = ANY(?)", Values(phones)
-    )
-    return rows
-
-
 def ensure_user(phone: str, name: str, now_ms: int) -> Op[tuple[Row, bool]]:
     """The user with this number, created if new; returns the row and whether it was created."""
     row = yield from user_by_phone(phone)

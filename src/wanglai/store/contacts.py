@@ -130,7 +130,9 @@ def request_by_id(request_id: int) -> Op[Row | None]:
 # ---------------------------------------------------------------- friend requests
 
 
-def _befriend(a: int, b: int, now_ms: int) -> Op[None]:
+def befriend(a: int, b: int, now_ms: int) -> Op[None]:
+    """Make ``a`` and ``b`` friends (both directions) and settle requests between them. No
+    events: the callers that announce the friendship do so themselves."""
     for x, y in ((a, b), (b, a)):
         yield from execute(
             "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES (?, ?, ?)"
@@ -172,7 +174,7 @@ def send_request(
         return Outcome(Change("existing", me, other, users, existing))
     if action is RequestAction.ACCEPT_INCOMING:
         assert facts.incoming is not None
-        yield from _befriend(me, other, now_ms)
+        yield from befriend(me, other, now_ms)
         accepted = yield from request_by_id(facts.incoming)
         change = Change("accepted", me, other, users, accepted)
     else:
@@ -215,7 +217,7 @@ def answer_request(
     if not decide(int(row[2]), str(row[4])):
         return Outcome(Change("unchanged", me, sender, users, row))
     if answer == ACCEPTED:
-        yield from _befriend(me, sender, now_ms)
+        yield from befriend(me, sender, now_ms)
     else:
         yield from execute(
             "UPDATE friend_requests SET state = ?, updated_ms = ? WHERE id = ?",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from wanglai.domain.policy import PeerFacts
 from wanglai.store import events
 from wanglai.store.sql import Op, Row, Values, all_rows, execute, one, scalar
 
@@ -72,27 +75,40 @@ def member_ids(conv_id: int) -> Op[list[int]]:
     return [int(r[0]) for r in rows]
 
 
-def peer_facts(user_id: int, peer_id: int) -> Op[Row | None]:
-    """blocked_by_me, blocked_by_peer, friends, peer_dm_policy (None if the peer is unknown)."""
-    row = yield from one(
-        "SELECT"
-        " (SELECT COUNT(*) FROM blocks WHERE user_id = ? AND blocked_id = ?),"
-        " (SELECT COUNT(*) FROM blocks WHERE user_id = ? AND blocked_id = ?),"
-        " (SELECT COUNT(*) FROM friendships WHERE user_id = ? AND friend_id = ?),"
-        " u.dm_policy FROM users u WHERE u.id = ?",
-        user_id,
-        peer_id,
-        peer_id,
-        user_id,
-        user_id,
-        peer_id,
-        peer_id,
+def peer_facts(pairs: set[tuple[int, int]]) -> Op[dict[tuple[int, int], PeerFacts]]:
+    """Blocks, friendship and the peer's policy for each (sender, peer) pair whose peer exists
+    (a pair with an unknown peer is left out), read set-wise for a whole batch of sends."""
+    if not pairs:
+        return {}
+    people = Values(sorted({u for pair in pairs for u in pair}))
+    blocks = yield from all_rows(
+        "SELECT user_id, blocked_id FROM blocks WHERE user_id = ANY(?) AND blocked_id = ANY(?)",
+        people,
+        people,
     )
-    return row
+    friends = yield from all_rows(
+        "SELECT user_id, friend_id FROM friendships WHERE user_id = ANY(?) AND friend_id = ANY(?)",
+        people,
+        people,
+    )
+    policies = yield from all_rows("SELECT id, dm_policy FROM users WHERE id = ANY(?)", people)
+    blocked = {(int(a), int(b)) for a, b in blocks}
+    friendly = {(int(a), int(b)) for a, b in friends}
+    policy = {int(u): str(p) for u, p in policies}
+    return {
+        (me, peer): PeerFacts(
+            (me, peer) in blocked,
+            (peer, me) in blocked,
+            (me, peer) in friendly,
+            policy.get(peer, "friends"),
+        )
+        for me, peer in pairs
+        if peer in policy
+    }
 
 
-def list_for_user(user_id: int, limit: int) -> Op[list[Row]]:
-    """The user's conversations, most recently active first.
+def list_for_user(user_id: int, limit: int, only: int | None = None) -> Op[list[Row]]:
+    """The user's conversations (or, with ``only``, that one of them), most recent first.
 
     Columns: id, kind, title, seq, read_seq, muted, role, unread, peer_id, then the last
     message's seq, sender_id, kind, body, created_ms, recalled_ms (NULLs when empty), then, in
@@ -108,40 +124,31 @@ def list_for_user(user_id: int, limit: int) -> Op[list[Row]]:
         " FROM members m JOIN conversations c ON c.id = m.conv_id"
         " LEFT JOIN messages l ON l.conv_id = c.id AND l.seq = c.seq"
         " LEFT JOIN members p ON c.kind = 'direct' AND p.conv_id = c.id AND p.user_id <> m.user_id"
-        " WHERE m.user_id = ? ORDER BY COALESCE(l.created_ms, c.created_ms) DESC, c.id DESC"
-        " LIMIT ?",
+        " WHERE m.user_id = ?"
+        + (" AND c.id = ?" if only is not None else "")
+        + " ORDER BY COALESCE(l.created_ms, c.created_ms) DESC, c.id DESC LIMIT ?",
         user_id,
         user_id,
+        *([only] if only is not None else []),
         limit,
     )
     return rows
 
 
-def shared_conversation_ids(user_id: int, conv_ids: list[int]) -> Op[set[int]]:
-    rows = yield from all_rows(
-        "SELECT conv_id FROM members WHERE user_id = ? AND conv_id = ANY(?)",
-        user_id,
-        Values(conv_ids),
-    )
-    return {int(r[0]) for r in rows}
-
-
-POINTERS = ("read", "delivered")
-
-
 def mark(
-    conv_id: int, user_id: int, seq: int, pointer: str, now: int
+    conv_id: int,
+    user_id: int,
+    seq: int,
+    pointer: str,
+    now: int,
+    audience: Callable[[str, list[int]], list[int]],
 ) -> Op[tuple[int, list[tuple[int, int]]] | None]:
     """Move the user's ``read`` or ``delivered`` pointer up to ``seq`` (never back, never past
     the conversation's newest message); reading also counts as delivery.
 
     Returns (the pointer's value, event deliveries), or None when the user is not a member.
-    Who hears of it: for ``read``, the user's own devices (to clear unread counts) and, in a
-    direct conversation, the peer (a read receipt); for ``delivered``, only the peer of a direct
-    conversation. Group pointers are stored but not broadcast: a receipt to 500 people for every
-    message would cost more than the message.
+    ``audience(conv_kind, member_ids)`` is the domain rule for whose logs get the receipt.
     """
-    assert pointer in POINTERS
     member = yield from membership(conv_id, user_id)
     if member is None:
         return None
@@ -163,14 +170,12 @@ def mark(
     )
     if not changed:
         return int(current), []
-    audience = [user_id] if pointer == "read" else []
-    if str(conv[1]) == "direct":
-        ids = yield from member_ids(conv_id)
-        audience += [i for i in ids if i != user_id]
-    if not audience:
+    ids = yield from member_ids(conv_id)
+    told = audience(str(conv[1]), ids)
+    if not told:
         return int(current), []
     data = f'{{"conv":{conv_id},"user":{user_id},"seq":{int(current)}}}'
-    deliveries = yield from events.append(audience, pointer, conv_id, None, data, now)
+    deliveries = yield from events.append(told, pointer, conv_id, None, data, now)
     return int(current), deliveries
 
 

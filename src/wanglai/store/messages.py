@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wanglai.domain.errors import NotFound, WanglaiError
-from wanglai.domain.policy import PeerFacts, SendFacts
+from wanglai.domain.policy import SendFacts
 from wanglai.store import events
+from wanglai.store.conversations import peer_facts
 from wanglai.store.sql import (
     Op,
     Row,
@@ -33,15 +34,6 @@ class Appended:
     message: Row
     deliveries: list[tuple[int, int]]
     duplicate: bool
-
-
-def by_client_id(sender_id: int, client_id: str) -> Op[Row | None]:
-    row = yield from one(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_id = ?",
-        sender_id,
-        client_id,
-    )
-    return row
 
 
 def _by_client_ids(keys: list[tuple[int, str]]) -> Op[list[Row]]:
@@ -125,7 +117,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         for other in roles[it.conv_id]
         if other != it.sender_id
     }
-    peers = yield from _peer_facts(pairs)
+    peers = yield from peer_facts(pairs)
     replies = {(it.conv_id, it.reply_to) for it in items if it.reply_to is not None}
     found_replies: set[tuple[int, int]] = set()
     if replies:
@@ -269,36 +261,6 @@ def _take_seqs(table: str, counts: dict[int, int]) -> Op[dict[int, int]]:
     before = yield from _read_seqs(table, list(counts))
     yield from _write_seqs(table, {i: before[i] + counts[i] for i in before})
     return before
-
-
-def _peer_facts(pairs: set[tuple[int, int]]) -> Op[dict[tuple[int, int], PeerFacts]]:
-    """Blocks, friendship and the peer's policy for each (sender, peer) pair."""
-    if not pairs:
-        return {}
-    people = Values(sorted({u for pair in pairs for u in pair}))
-    blocks = yield from all_rows(
-        "SELECT user_id, blocked_id FROM blocks WHERE user_id = ANY(?) AND blocked_id = ANY(?)",
-        people,
-        people,
-    )
-    friends = yield from all_rows(
-        "SELECT user_id, friend_id FROM friendships WHERE user_id = ANY(?) AND friend_id = ANY(?)",
-        people,
-        people,
-    )
-    policies = yield from all_rows("SELECT id, dm_policy FROM users WHERE id = ANY(?)", people)
-    blocked = {(int(a), int(b)) for a, b in blocks}
-    friendly = {(int(a), int(b)) for a, b in friends}
-    policy = {int(u): str(p) for u, p in policies}
-    return {
-        (me, peer): PeerFacts(
-            (me, peer) in blocked,
-            (peer, me) in blocked,
-            (me, peer) in friendly,
-            policy.get(peer, "friends"),
-        )
-        for me, peer in pairs
-    }
 
 
 def append_system(conv_id: int, body: str, now_ms: int) -> Op[Appended]:
