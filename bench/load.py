@@ -237,6 +237,16 @@ class Peer:
                         await self.send()
 
 
+async def measure(api: Api, meter: Meter, p: dict[str, Any]) -> None:
+    """Let the load settle for ``warmup`` seconds, then record for ``duration`` seconds."""
+    await asyncio.sleep(float(p["warmup"]))
+    await meter.mark(api, "start")
+    meter.recording = True
+    await asyncio.sleep(float(p["duration"]))
+    meter.recording = False
+    await meter.mark(api, "end")
+
+
 async def connect(api: Api, users: list[User], concurrency: int = 200) -> list[Socket]:
     """One WebSocket per user, each past its hello frame."""
     gate = asyncio.Semaphore(concurrency)
@@ -316,12 +326,7 @@ async def direct(p: dict[str, Any]) -> dict[str, Any]:
         for _ in range(window):
             for peer in peers:
                 await peer.send()
-    await asyncio.sleep(float(p["warmup"]))
-    await meter.mark(api, "start")
-    meter.recording = True
-    await asyncio.sleep(float(p["duration"]))
-    meter.recording = False
-    await meter.mark(api, "end")
+    await measure(api, meter, p)
     stop.set()
     for peer in peers:
         peer.sending = False
@@ -502,12 +507,7 @@ async def group500(p: dict[str, Any]) -> dict[str, Any]:
     for _ in range(window):
         for peer in active:
             await peer.send()
-    await asyncio.sleep(float(p["warmup"]))
-    await meter.mark(api, "start")
-    meter.recording = True
-    await asyncio.sleep(float(p["duration"]))
-    meter.recording = False
-    await meter.mark(api, "end")
+    await measure(api, meter, p)
     for peer in active:
         peer.sending = False
     await drain(active, 10.0)
