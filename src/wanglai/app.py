@@ -26,6 +26,7 @@ from wanglai.services.groups import GroupService
 from wanglai.services.media import MediaService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.sync import SyncService
+from wanglai.services.wallet import WalletService
 from wanglai.settings import Settings
 from wanglai.store import messages, migrate
 from wanglai.store.database import Database, connect
@@ -34,7 +35,7 @@ log = logging.getLogger("wanglai")
 
 # The newest migration; a test checks it against the version files. Knowing it lets a server
 # whose SQLite database is current start without importing Alembic.
-SCHEMA_HEAD = "0001_spine"
+SCHEMA_HEAD = "0002_wallet"
 
 
 class Container:
@@ -78,11 +79,13 @@ class Container:
             self.db, self.clock, self.bus, settings.default_region, settings.phonebook_max
         )
         self.groups = GroupService(self.db, self.clock, self.bus, self.messaging)
+        self.wallet = WalletService(self.db, self.clock, self.bus)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
         await self.db.start()
         self.db.on_batch(self.metrics.observe_batch)
+        await self.wallet.start()
         await self.bus.start()
         self.bus.subscribe(self.hub.deliver)
 

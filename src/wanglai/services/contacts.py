@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from wanglai.bus.local import Bus, Envelope
+from wanglai.bus.local import Bus
 from wanglai.domain import contacts as rules
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Invalid, NotFound
@@ -21,8 +21,9 @@ from wanglai.services import frames
 from wanglai.services.views import UserView, user_view
 from wanglai.store import accounts
 from wanglai.store import contacts as store
-from wanglai.store.contacts import Change, Notice, Outcome
+from wanglai.store.contacts import Change, Outcome
 from wanglai.store.database import Database
+from wanglai.store.events import Notice
 from wanglai.store.sql import Row
 
 
@@ -122,10 +123,7 @@ class ContactService:
         self.policy = rules.PhonebookPolicy(max_numbers=phonebook_max)
 
     async def _publish(self, outcome: Outcome, now: int) -> None:
-        envelopes: list[Envelope] = []
-        for notice, deliveries in outcome.sent:
-            out = frames.data_event_frames(notice.kind, notice.data, None, deliveries, now)
-            envelopes.extend(Envelope(uid, frame) for uid, frame in out)
+        envelopes = frames.notice_envelopes(outcome.sent, now)
         if envelopes:
             self.bus.publish(envelopes)
 

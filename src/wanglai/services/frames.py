@@ -6,7 +6,9 @@ from typing import Any
 
 import msgspec
 
+from wanglai.bus.local import Envelope
 from wanglai.services.views import EventView, MessageView
+from wanglai.store.events import Sent
 
 _encode = msgspec.json.Encoder().encode
 
@@ -61,3 +63,12 @@ def ack_frame(client_id: str, message: MessageView) -> bytes:
 def with_ack(event_frame: bytes, client_id: str) -> bytes:
     """The sender's own copy of a new message's event, doubling as the acknowledgement."""
     return event_frame[:-1] + b',"ack":' + _encode(client_id) + b"}"
+
+
+def notice_envelopes(sent: Sent, at: int) -> list[Envelope]:
+    """The frames for notices appended by ``store.events.notify``, one per delivery."""
+    envelopes: list[Envelope] = []
+    for notice, deliveries in sent:
+        out = data_event_frames(notice.kind, notice.data, notice.conv_id, deliveries, at)
+        envelopes.extend(Envelope(uid, frame) for uid, frame in out)
+    return envelopes

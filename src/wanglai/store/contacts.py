@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 
@@ -17,6 +16,7 @@ from wanglai.domain.contacts import ACCEPTED, CANCELLED, PENDING, PairFacts, Req
 from wanglai.domain.errors import NotFound
 from wanglai.store import events
 from wanglai.store.accounts import hits_since, record_hits, users_by_ids
+from wanglai.store.events import Notice
 from wanglai.store.sql import Op, Row, Values, all_rows, execute, one, scalar
 
 REQUEST_COLUMNS = "id, from_id, to_id, note, state, created_ms, updated_ms"
@@ -42,15 +42,6 @@ class Change:
     """When the block began (``blocked`` and a repeated block)."""
 
 
-@dataclass(frozen=True)
-class Notice:
-    """One event for the logs of ``user_ids``; ``data`` is stored as the event's JSON payload."""
-
-    user_ids: list[int]
-    kind: str
-    data: dict[str, Any]
-
-
 @dataclass
 class Outcome:
     change: Change
@@ -63,12 +54,7 @@ Announce = Callable[[Change], list[Notice]]
 
 def _announce(change: Change, announce: Announce, now_ms: int) -> Op[Outcome]:
     outcome = Outcome(change)
-    for notice in announce(change):
-        payload = _encode(notice.data).decode()
-        deliveries = yield from events.append(
-            notice.user_ids, notice.kind, None, None, payload, now_ms
-        )
-        outcome.sent.append((notice, deliveries))
+    outcome.sent = yield from events.notify(announce(change), now_ms)
     return outcome
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from wanglai.store.sql import Op, Row, Values, all_rows, many, scalar
+
+_encode = msgspec.json.Encoder().encode
 
 MESSAGE_KINDS = ("message", "message.edit", "message.recall")
 
@@ -31,6 +37,32 @@ def append(
         [(uid, seq, kind, conv_id, ref, payload, now_ms) for uid, seq in seqs],
     )
     return seqs
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One event for the logs of ``user_ids``; ``data`` is stored as the event's JSON payload."""
+
+    user_ids: list[int]
+    kind: str
+    data: dict[str, Any]
+    conv_id: int | None = None
+
+
+Sent = list[tuple[Notice, list[tuple[int, int]]]]
+"""Each notice with its (user_id, seq) deliveries, for the frames sent after the commit."""
+
+
+def notify(notices: Sequence[Notice], now_ms: int) -> Op[Sent]:
+    """Append each notice to its users' logs."""
+    sent: Sent = []
+    for notice in notices:
+        payload = _encode(notice.data).decode()
+        deliveries = yield from append(
+            notice.user_ids, notice.kind, notice.conv_id, None, payload, now_ms
+        )
+        sent.append((notice, deliveries))
+    return sent
 
 
 def head(user_id: int) -> Op[int]:

@@ -265,6 +265,13 @@ def _take_seqs(table: str, counts: dict[int, int]) -> Op[dict[int, int]]:
 
 def append_system(conv_id: int, body: str, now_ms: int) -> Op[Appended]:
     """A system notice (join, rename …) from the server; sender id 0."""
+    appended = yield from append_card(conv_id, 0, "system", body, now_ms)
+    return appended
+
+
+def append_card(conv_id: int, sender_id: int, kind: str, body: str, now_ms: int) -> Op[Appended]:
+    """A message the server writes on someone's behalf: a system notice (sender 0), or the card
+    of a transfer or red packet a use case has just made (kinds users cannot send)."""
     seq_row = yield from one(
         "UPDATE conversations SET seq = seq + 1 WHERE id = ? RETURNING seq", conv_id
     )
@@ -273,10 +280,12 @@ def append_system(conv_id: int, body: str, now_ms: int) -> Op[Appended]:
     client_id = f"sys-{conv_id}-{seq}"
     yield from execute(
         "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
-        " created_ms) VALUES (?, ?, 0, ?, 'system', ?, '', ?)",
+        " created_ms) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
         conv_id,
         seq,
+        sender_id,
         client_id,
+        kind,
         body,
         now_ms,
     )
@@ -284,7 +293,7 @@ def append_system(conv_id: int, body: str, now_ms: int) -> Op[Appended]:
     deliveries = yield from events.append(
         [int(r[0]) for r in member_rows], "message", conv_id, seq, None, now_ms
     )
-    message = (conv_id, seq, 0, client_id, "system", body, None, now_ms, None, None)
+    message = (conv_id, seq, sender_id, client_id, kind, body, None, now_ms, None, None)
     return Appended(message, deliveries, False)
 
 

@@ -191,6 +191,226 @@ media_uploads = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+# ---------------------------------------------------------------- wallet (migration 0002)
+
+# The double-entry ledger (domain/ledger.py). Transfers are never updated or deleted.
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("owner_kind", String(12), nullable=False),  # user, merchant, system
+    Column("owner_id", BigInteger, nullable=False),  # 0 for system accounts
+    Column("name", String(32), nullable=False),  # wallet, or the system account's name
+    Column("currency", String(3), nullable=False),
+    Column("flags", Integer, nullable=False, server_default="0"),
+    Column("debits_pending", BigInteger, nullable=False, server_default="0"),
+    Column("debits_posted", BigInteger, nullable=False, server_default="0"),
+    Column("credits_pending", BigInteger, nullable=False, server_default="0"),
+    Column("credits_posted", BigInteger, nullable=False, server_default="0"),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("owner_kind", "owner_id", "name", "currency", name="uq_ledger_accounts_owner"),
+)
+
+ledger_transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=False),
+    Column("debit_id", BigInteger, nullable=False),
+    Column("credit_id", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("flags", Integer, nullable=False),
+    # a post or void names its pending transfer; the unique index makes "exactly once" a fact
+    # of the database, not only of the code
+    Column("pending_id", BigInteger, nullable=True, unique=True),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("ref", String(64), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_ledger_transfers_debit", "debit_id", "id"),
+    Index("ix_ledger_transfers_credit", "credit_id", "id"),
+)
+
+# Pending transfers still open (state 'pending') or how they ended, for the timeout sweep and
+# the checker. One row per pending transfer, made with it.
+ledger_pending = Table(
+    "ledger_pending",
+    metadata,
+    Column("transfer_id", ID, primary_key=True, autoincrement=False),
+    Column("state", String(8), nullable=False),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("resolved_by", BigInteger, nullable=True),
+    Index("ix_ledger_pending_open", "state", "expires_ms"),
+)
+
+ledger_counters = Table(
+    "ledger_counters",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False, unique=True),
+    Column("pin_hash", String(128), nullable=True),
+    Column("pin_failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until_ms", BigInteger, nullable=False, server_default="0"),
+    Column("verified", Integer, nullable=False, server_default="0"),  # real name, set by an admin
+    Column("strangers", Integer, nullable=False, server_default="0"),  # accept from non-friends
+    Column("pin_free_limit", BigInteger, nullable=False, server_default="0"),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Outgoing money per wallet and day (UTC+8 day number), for the daily cap.
+wallet_spend = Table(
+    "wallet_spend",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+)
+
+# Stripe-style idempotency: the first response to a key is kept and replayed.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# A transfer to a friend in a chat: a pending ledger transfer plus the card in the conversation.
+chat_transfers = Table(
+    "chat_transfers",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("sender_id", BigInteger, nullable=False, index=True),
+    Column("receiver_id", BigInteger, nullable=False, index=True),
+    Column("conv_id", BigInteger, nullable=False),
+    Column("msg_seq", BigInteger, nullable=False),
+    Column("pending_id", BigInteger, nullable=False, unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("note", String(140), nullable=False, server_default=""),
+    Column("state", String(10), nullable=False),  # pending, accepted, declined, returned
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("resolved_ms", BigInteger, nullable=True),
+    Index("ix_chat_transfers_open", "state", "expires_ms"),
+)
+
+red_packets = Table(
+    "red_packets",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("sender_id", BigInteger, nullable=False, index=True),
+    Column("conv_id", BigInteger, nullable=False),
+    Column("msg_seq", BigInteger, nullable=False),
+    Column("kind", String(8), nullable=False),  # single, lucky, equal
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("shares", Integer, nullable=False),
+    Column("splits", Text, nullable=False),  # JSON list of the shares in claim order
+    Column("claimed_count", Integer, nullable=False, server_default="0"),
+    Column("claimed_amount", BigInteger, nullable=False, server_default="0"),
+    Column("greeting", String(64), nullable=False, server_default=""),
+    Column("state", String(8), nullable=False),  # open, finished, expired
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("refund_transfer_id", BigInteger, nullable=True),
+    Index("ix_red_packets_open", "state", "expires_ms"),
+)
+
+red_packet_claims = Table(
+    "red_packet_claims",
+    metadata,
+    Column("packet_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("share_index", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("transfer_id", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Money in from the phone bill or a bank card, money out to a bank account.
+funding_orders = Table(
+    "funding_orders",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, nullable=False, index=True),
+    Column("direction", String(8), nullable=False),  # topup, withdraw
+    Column("channel", String(8), nullable=False),  # carrier, bank
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("state", String(10), nullable=False),  # pending, succeeded, failed
+    Column("month", Integer, nullable=False),  # yyyymm, for the monthly carrier cap
+    Column("instrument", String(64), nullable=False, server_default=""),  # masked card/account
+    Column("partner_ref", String(64), nullable=True, unique=True),
+    Column("pending_id", BigInteger, nullable=True),  # withdrawals reserve funds
+    Column("transfer_id", BigInteger, nullable=True),
+    Column("failure", String(64), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ix_funding_orders_user_month", "user_id", "channel", "month"),
+)
+
+merchants = Table(
+    "merchants",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("owner_id", BigInteger, nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("account_id", BigInteger, nullable=False, unique=True),
+    Column("fee_ppm", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+payment_codes = Table(
+    "payment_codes",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("merchant_id", BigInteger, nullable=False, index=True),
+    Column("amount", BigInteger, nullable=True),  # null: a static code, the payer enters it
+    Column("currency", String(3), nullable=False),
+    Column("description", String(140), nullable=False, server_default=""),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("paid_id", BigInteger, nullable=True),  # a dynamic code is paid once
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+merchant_payments = Table(
+    "merchant_payments",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("merchant_id", BigInteger, nullable=False),
+    Column("payer_id", BigInteger, nullable=False, index=True),
+    Column("code_id", BigInteger, nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("refunded", BigInteger, nullable=False, server_default="0"),
+    Column("transfer_id", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_merchant_payments_merchant", "merchant_id", "id"),
+)
+
+merchant_refunds = Table(
+    "merchant_refunds",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("payment_id", BigInteger, nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee_returned", BigInteger, nullable=False),
+    Column("transfer_id", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 # Full-text search over messages.search_text lives in the migration only, because SQLAlchemy Core
 # cannot declare it: on SQLite the FTS5 table ``messages_fts`` (trigram tokenizer, external content
 # = messages, rowid = messages.id) with the triggers ``messages_fts_ai/_au/_ad`` that keep it in

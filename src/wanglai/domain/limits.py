@@ -1,0 +1,41 @@
+"""How much a wallet may send: per payment and per day, lower until the owner's real name is
+verified; and which small payments may go without a PIN (when the owner allowed it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wanglai.domain.errors import Forbidden
+
+DAY_MS = 24 * 3600 * 1000
+CHINA_OFFSET_MS = 8 * 3600 * 1000
+"""Days for the daily cap start at midnight China time (UTC+8)."""
+
+
+@dataclass(frozen=True)
+class SpendLimits:
+    per_payment_verified: int = 5_000_000  # 50,000.00
+    daily_verified: int = 20_000_000  # 200,000.00
+    per_payment_unverified: int = 50_000  # 500.00
+    daily_unverified: int = 100_000  # 1,000.00
+    pin_free_max: int = 20_000
+    """The most a user may allow per payment without a PIN (200.00)."""
+
+
+def day_of(now_ms: int) -> int:
+    return (now_ms + CHINA_OFFSET_MS) // DAY_MS
+
+
+def check_spend(amount: int, spent_today: int, verified: bool, limits: SpendLimits) -> None:
+    per = limits.per_payment_verified if verified else limits.per_payment_unverified
+    daily = limits.daily_verified if verified else limits.daily_unverified
+    hint = "" if verified else " Verify your real name for higher limits."
+    if amount > per:
+        raise Forbidden("over_payment_limit", f"At most {per} fen in one payment.{hint}")
+    if spent_today + amount > daily:
+        raise Forbidden("over_daily_limit", f"At most {daily} fen a day.{hint}")
+
+
+def needs_pin(amount: int, pin_free_limit: int) -> bool:
+    """Whether this payment needs the PIN: above the owner's PIN-free amount, it does."""
+    return amount > pin_free_limit

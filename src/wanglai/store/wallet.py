@@ -1,0 +1,256 @@
+"""Wallet rows around the ledger: each user's wallet (account, PIN, limits, settings), the daily
+spend counter, idempotency keys, and the events that tell people their money moved.
+
+Use cases compose these with ``store.ledger.apply`` in one transaction, so a payment, its
+idempotency record and its events commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from wanglai.domain import ledger as rules
+from wanglai.domain import limits as spend_rules
+from wanglai.domain import pin as pin_rules
+from wanglai.domain.errors import NotFound
+from wanglai.domain.idempotency import reused
+from wanglai.domain.ledger import Transfer
+from wanglai.store import ledger
+from wanglai.store.events import Notice
+from wanglai.store.ledger import Loaded
+from wanglai.store.sql import Op, execute, one, scalar
+
+T = TypeVar("T")
+
+WALLET_COLUMNS = (
+    "w.user_id, w.account_id, w.pin_hash, w.pin_failures, w.locked_until_ms, w.verified,"
+    " w.strangers, w.pin_free_limit"
+)
+
+
+@dataclass(frozen=True)
+class Wallet:
+    user_id: int
+    account_id: int
+    pin_hash: str | None
+    pin_failures: int
+    locked_until_ms: int
+    verified: bool
+    strangers: bool
+    """Whether people who are not friends may send this user money."""
+    pin_free_limit: int
+
+
+def _wallet(row: Sequence[object]) -> Wallet:
+    return Wallet(
+        int(row[0]),  # type: ignore[call-overload]
+        int(row[1]),  # type: ignore[call-overload]
+        None if row[2] is None else str(row[2]),
+        int(row[3]),  # type: ignore[call-overload]
+        int(row[4]),  # type: ignore[call-overload]
+        bool(row[5]),
+        bool(row[6]),
+        int(row[7]),  # type: ignore[call-overload]
+    )
+
+
+def wallet(user_id: int) -> Op[Wallet | None]:
+    row = yield from one(f"SELECT {WALLET_COLUMNS} FROM wallets w WHERE w.user_id = ?", user_id)
+    return None if row is None else _wallet(row)
+
+
+def open_wallet(user_id: int, currency: str, now_ms: int) -> Op[Wallet]:
+    """The user's wallet, made on first use (a user who was never paid has none yet)."""
+    found = yield from wallet(user_id)
+    if found is not None:
+        return found
+    exists = yield from scalar("SELECT 1 FROM users WHERE id = ?", user_id)
+    if exists is None:
+        raise NotFound("user_not_found", "No such user.")
+    account_id = yield from ledger.open_account("user", user_id, "wallet", currency, now_ms)
+    yield from execute(
+        "INSERT INTO wallets (user_id, account_id, created_ms) VALUES (?, ?, ?)",
+        user_id,
+        account_id,
+        now_ms,
+    )
+    made = yield from wallet(user_id)
+    assert made is not None
+    return made
+
+
+def set_pin(user_id: int, pin_hash: str, currency: str, now_ms: int) -> Op[None]:
+    yield from open_wallet(user_id, currency, now_ms)
+    yield from execute(
+        "UPDATE wallets SET pin_hash = ?, pin_failures = 0, locked_until_ms = 0 WHERE user_id = ?",
+        pin_hash,
+        user_id,
+    )
+
+
+def pin_failed(user_id: int, now_ms: int, policy: pin_rules.PinPolicy) -> Op[int]:
+    """Count a wrong PIN; returns the failures so far (0 once payments got locked)."""
+    row = yield from one(
+        "SELECT pin_failures, locked_until_ms FROM wallets WHERE user_id = ?", user_id
+    )
+    if row is None:
+        return 0
+    pin_rules.check_unlocked(int(row[1]), now_ms)
+    failures, locked = pin_rules.after_failure(int(row[0]), now_ms, policy)
+    yield from execute(
+        "UPDATE wallets SET pin_failures = ?, locked_until_ms = ? WHERE user_id = ?",
+        failures,
+        locked,
+        user_id,
+    )
+    return failures
+
+
+def pin_passed(user_id: int) -> Op[None]:
+    yield from execute(
+        "UPDATE wallets SET pin_failures = 0 WHERE user_id = ? AND pin_failures > 0", user_id
+    )
+
+
+def update_settings(
+    user_id: int, strangers: bool | None, pin_free_limit: int | None, currency: str, now_ms: int
+) -> Op[Wallet]:
+    yield from open_wallet(user_id, currency, now_ms)
+    if strangers is not None:
+        yield from execute(
+            "UPDATE wallets SET strangers = ? WHERE user_id = ?", int(strangers), user_id
+        )
+    if pin_free_limit is not None:
+        yield from execute(
+            "UPDATE wallets SET pin_free_limit = ? WHERE user_id = ?", pin_free_limit, user_id
+        )
+    updated = yield from wallet(user_id)
+    assert updated is not None
+    return updated
+
+
+def set_verified(user_id: int, verified: bool, currency: str, now_ms: int) -> Op[Wallet]:
+    """An admin records that the owner's real name was (or is no longer) verified."""
+    yield from open_wallet(user_id, currency, now_ms)
+    yield from execute("UPDATE wallets SET verified = ? WHERE user_id = ?", int(verified), user_id)
+    updated = yield from wallet(user_id)
+    assert updated is not None
+    return updated
+
+
+def spend(user_id: int, amount: int, now_ms: int, limits: spend_rules.SpendLimits) -> Op[Wallet]:
+    """Count an outgoing payment against the payer's caps (refusing it if over) and check that
+    payments are not locked; the caller then moves the money in the same transaction."""
+    found = yield from wallet(user_id)
+    if found is None:
+        raise ledger_empty()
+    pin_rules.check_unlocked(found.locked_until_ms, now_ms)
+    day = spend_rules.day_of(now_ms)
+    spent = yield from scalar(
+        "SELECT amount FROM wallet_spend WHERE user_id = ? AND day = ?", user_id, day
+    )
+    spend_rules.check_spend(amount, int(spent or 0), found.verified, limits)
+    yield from execute(
+        "INSERT INTO wallet_spend (user_id, day, amount) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, day) DO UPDATE SET amount = wallet_spend.amount + excluded.amount",
+        user_id,
+        day,
+        amount,
+    )
+    return found
+
+
+def unspend(user_id: int, amount: int, day: int) -> Op[None]:
+    """Give back what a payment counted against the cap when its money came back the same day
+    (a returned transfer, a failed withdrawal)."""
+    yield from execute(
+        "UPDATE wallet_spend SET amount = MAX(amount - ?, 0) WHERE user_id = ? AND day = ?",
+        amount,
+        user_id,
+        day,
+        pg_sql="UPDATE wallet_spend SET amount = GREATEST(amount - $1, 0)"
+        " WHERE user_id = $2 AND day = $3",
+    )
+
+
+def ledger_empty() -> rules.InsufficientFunds:
+    return rules.InsufficientFunds("insufficient_funds", "Your wallet is empty; top it up first.")
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+def idempotent(
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    run: Callable[[], Op[T]],
+    encode: Callable[[T], str],
+    decode: Callable[[str], T],
+    now_ms: int,
+) -> Op[tuple[T, bool]]:
+    """Run ``run`` once per (user, key): a retry with the same fingerprint returns the first
+    result (``replayed`` True), another fingerprint is refused with 409. A refusal raised by
+    ``run`` is not remembered: nothing was done, so the retry may run again."""
+    row = yield from one(
+        "SELECT fingerprint, response FROM idempotency_keys WHERE user_id = ? AND key = ?",
+        user_id,
+        key,
+    )
+    if row is not None:
+        if str(row[0]) != fingerprint:
+            raise reused()
+        return decode(str(row[1])), True
+    result = yield from run()
+    yield from execute(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, created_ms)"
+        " VALUES (?, ?, ?, ?, ?)",
+        user_id,
+        key,
+        fingerprint,
+        encode(result),
+        now_ms,
+    )
+    return result, False
+
+
+# ---------------------------------------------------------------- movements
+
+
+def transfer_state(transfer: Transfer) -> str:
+    if transfer.flags & rules.PENDING:
+        return "pending"
+    if transfer.flags & rules.VOID:
+        return "voided"
+    return "posted"
+
+
+def movement_notices(loaded: Loaded, transfers: Sequence[Transfer]) -> list[Notice]:
+    """A ``wallet.movement`` event for the owner of each account the transfers touched."""
+    notices: list[Notice] = []
+    for t in transfers:
+        for account_id, direction in ((t.debit_id, "out"), (t.credit_id, "in")):
+            owner = loaded.owners.get(account_id, 0)
+            if not owner:
+                continue
+            account = loaded.book.accounts[account_id]
+            data = {
+                "transfer": {
+                    "id": t.id,
+                    "kind": t.kind,
+                    "amount": t.amount,
+                    "currency": t.currency,
+                    "direction": direction,
+                    "state": transfer_state(t),
+                    "pending_id": t.pending_id,
+                    "ref": t.ref,
+                    "at": t.created_ms,
+                },
+                "account": account_id,
+                "balance": account.balance,
+                "available": account.available,
+            }
+            notices.append(Notice([owner], "wallet.movement", data))
+    return notices
