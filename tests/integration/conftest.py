@@ -12,9 +12,12 @@ import pytest
 from wanglai.app import Container
 from wanglai.bus.local import Envelope, LocalBus
 from wanglai.domain.clock import ManualClock
+from wanglai.domain.ledger import Request
 from wanglai.services.accounts import Session
 from wanglai.settings import Settings
 from wanglai.store import contacts as contact_store
+from wanglai.store import ledger
+from wanglai.store import wallet as wallet_store
 from wanglai.store.sql import Op
 
 
@@ -72,6 +75,20 @@ class World:
                 yield from contact_store.befriend(user, other, now)
 
         await self.container.db.write(op, self.clock.now_ms())
+
+    async def fund(self, user_id: int, amount: int, currency: str = "CNY") -> int:
+        """Put money in a user's wallet as a bank top-up would (straight into the ledger, no
+        funding order: the funding service has tests of its own); returns the account id."""
+        wallet_service = self.container.wallet
+        bank = wallet_service.system_account(ledger.BANK_CLEARING, currency)
+
+        def op(now: int) -> Op[int]:
+            found = yield from wallet_store.open_wallet(user_id, currency, now)
+            request = Request(bank, found.account_id, amount, currency, "topup")
+            yield from ledger.apply([request], now)
+            return found.account_id
+
+        return await self.container.db.write(op, self.clock.now_ms())
 
     async def login(self, phone: str, name: str = "", device: str = "test") -> Session:
         accounts = self.container.accounts
