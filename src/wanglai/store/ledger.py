@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wanglai.domain import ledger as rules
 from wanglai.domain.errors import WanglaiError
 from wanglai.domain.ledger import Account, Book, Pending, Request, Transfer
-from wanglai.store.sql import Op, Row, Values, all_rows, execute, many, one, scalar
+from wanglai.store.sql import Op, Row, Values, all_rows, execute, many, one, portable, scalar
 
 BANK_CLEARING = "bank_clearing"
 OPERATOR_CLEARING = "operator_clearing"
@@ -329,3 +329,7 @@ def transfers_between(since_ms: int, until_ms: int) -> Op[list[Transfer]]:
         until_ms,
     )
     return [transfer_of(r) for r in rows]
+
+
+portable(create_transfers)
+portable(apply)
