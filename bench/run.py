@@ -41,6 +41,10 @@ TARGETS: dict[str, tuple[float, str]] = {
     "idle.kb_per_conn": (15, "max"),
     "catchup.ms_10k": (500, "max"),
     "start.ms": (1_000, "max"),
+    "ledger.engine_transfers_per_s": (50_000, "min"),
+    "ledger.api_transfers_per_s": (10_000, "min"),
+    "redpacket.storm_p99_ms": (200, "max"),
+    "redpacket.sends_per_s": (2_000, "min"),
 }
 
 Result = dict[str, Any]
@@ -202,7 +206,27 @@ def bench_start(args: argparse.Namespace) -> Result:
     }
 
 
+def bench_ledger_engine(args: argparse.Namespace) -> Result:
+    duration = 3.0 if args.quick else 20.0
+    say(f"ledger engine: in-process, durable, batches of 8190, {duration:g} s")
+    proc = subprocess.run(
+        [PYTHON, str(BENCH / "ledger_engine.py"), "--duration", str(duration)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        timeout=args.timeout,
+        check=True,
+    )
+    line = next(x for x in proc.stdout.decode().splitlines() if x.startswith("RESULT "))
+    out = json.loads(line[len("RESULT ") :])
+    return {
+        "ledger.engine_transfers_per_s": out["transfers_per_s"],
+        "ledger.engine_batch_p99_ms": out["batch_p99_ms"],
+        "ledger_engine.detail": out,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "ledger_engine": bench_ledger_engine,
     "direct": bench_direct,
     "group500": bench_group500,
     "idle": bench_idle,
