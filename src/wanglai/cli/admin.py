@@ -1,4 +1,5 @@
-"""``wanglai admin``: users, devices and counts, read from the database the server uses.
+"""``wanglai admin``: users, devices and counts, the ledger check and wallet corrections, on
+the database the server uses.
 
 It opens the database named by ``WANGLAI_DATABASE_URL`` / ``WANGLAI_DATA_DIR`` directly (SQLite
 allows this while the server runs). A device revoked here can no longer authenticate; a socket
@@ -33,6 +34,10 @@ users_app = typer.Typer(no_args_is_help=True, help="Look up users.")
 devices_app = typer.Typer(no_args_is_help=True, help="Manage device sessions.")
 admin_app.add_typer(users_app, name="users")
 admin_app.add_typer(devices_app, name="devices")
+ledger_app = typer.Typer(no_args_is_help=True, help="Audit the ledger.")
+wallet_app = typer.Typer(no_args_is_help=True, help="Operator corrections to wallets.")
+admin_app.add_typer(ledger_app, name="ledger")
+admin_app.add_typer(wallet_app, name="wallet")
 
 console = Console(highlight=False)
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table")
@@ -125,12 +130,17 @@ def users_list(
     console.print(table)
 
 
-def _find_user(who: str, region: str) -> Op[tuple[Row, list[Row], dict[str, int]] | None]:
+def _user_row(who: str, region: str) -> Op[Row | None]:
     text = who.strip()
     if text.isdigit() and len(text) <= 9:
         row = yield from accounts.user_by_id(int(text))
     else:
         row = yield from accounts.user_by_phone(normalise(text, region))
+    return row
+
+
+def _find_user(who: str, region: str) -> Op[tuple[Row, list[Row], dict[str, int]] | None]:
+    row = yield from _user_row(who, region)
     if row is None:
         return None
     devices = yield from accounts.active_devices(int(row[0]))
@@ -198,3 +208,112 @@ def stats(as_json: bool = JSON) -> None:
     for key, value in counts.items():
         table.add_row(key.replace("_", " "), f"{value:,}")
     console.print(table)
+
+
+# ---------------------------------------------------------------- ledger and wallets
+
+
+@ledger_app.command("check")
+def ledger_check(
+    as_json: bool = JSON,
+    show: int = typer.Option(50, min=1, help="Breaches to print per check"),
+) -> None:
+    """Verify the ledger's invariants; exit 1 if any is breached (2 if it could not be read)."""
+    from wanglai.services.ledger_check import check_ledger
+
+    try:
+        report = _run(check_ledger)
+    except Exception as exc:  # an unreadable database is not a breach: say so, exit 2
+        console.print(f"[red]Could not read the ledger: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        checks = [
+            {
+                "name": r.name,
+                "title": r.title,
+                "checked": r.checked,
+                "ok": r.ok,
+                "breaches": [{"subject": b.subject, "detail": b.detail} for b in r.breaches],
+            }
+            for r in report.results
+        ]
+        typer.echo(json.dumps({"ok": report.ok, "checks": checks}))
+    else:
+        table = Table(title="Ledger check")
+        for column in ("check", "verifies", "checked", "breaches", "result"):
+            table.add_column(
+                column, justify="right" if column in ("checked", "breaches") else "left"
+            )
+        for r in report.results:
+            verdict = "[green]pass[/green]" if r.ok else "[red]FAIL[/red]"
+            table.add_row(r.name, r.title, f"{r.checked:,}", f"{len(r.breaches):,}", verdict)
+        console.print(table)
+        if not report.ok:
+            found = Table(title="Breaches")
+            for column in ("check", "subject", "detail"):
+                found.add_column(column)
+            for r in report.results:
+                for b in r.breaches[:show]:
+                    found.add_row(b.check, b.subject, b.detail)
+                if len(r.breaches) > show:
+                    found.add_row(r.name, "…", f"{len(r.breaches) - show:,} more")
+            console.print(found)
+            console.print(f"[red]{len(report.breaches):,} breaches.[/red]")
+        else:
+            console.print("[green]The ledger is consistent.[/green]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _adjust(who: str, amount: int, reason: str, credit: bool) -> None:
+    from wanglai.bus.local import LocalBus
+    from wanglai.domain.clock import SystemClock
+    from wanglai.domain.errors import WanglaiError
+    from wanglai.domain.money import display
+    from wanglai.services.wallet import WalletService
+    from wanglai.services.wallet_admin import Adjustment, WalletAdmin
+
+    settings = Settings.from_env()
+
+    async def work(db: Database) -> Adjustment | None:
+        found = await db.read(_user_row, who, settings.default_region)
+        if found is None:
+            return None
+        wallet = WalletService(db, SystemClock(), LocalBus())
+        await wallet.start()
+        operator = WalletAdmin(wallet)
+        user_id = int(found[0])
+        if credit:
+            return await operator.credit(user_id, amount, reason)
+        return await operator.debit(user_id, amount, reason)
+
+    try:
+        done = _run(work)
+    except WanglaiError as exc:
+        raise _fail(f"Refused ({exc.code}): {exc.message}") from None
+    if done is None:
+        raise _fail(f"No user {who}.")
+    verb = "Credited" if credit else "Debited"
+    console.print(
+        f"{verb} {display(done.amount, done.currency)} {done.currency}"
+        f" {'to' if credit else 'from'} user {done.user_id} (transfer {done.transfer_id},"
+        f" reason: {done.reason}). Balance {display(done.balance, done.currency)},"
+        f" available {display(done.available, done.currency)}."
+    )
+
+
+AMOUNT = typer.Argument(..., help="Amount in fen (minor units): 1250 is 12.50")
+WHO = typer.Argument(..., help="A phone number (+86…) or a user id")
+REASON = typer.Option(..., "--reason", help="Why (kept on the transfer, at most 64 characters)")
+
+
+@wallet_app.command("credit")
+def wallet_credit(who: str = WHO, amount: int = AMOUNT, reason: str = REASON) -> None:
+    """Put money into a wallet: a posted adjustment transfer from bank clearing."""
+    _adjust(who, amount, reason, credit=True)
+
+
+@wallet_app.command("debit")
+def wallet_debit(who: str = WHO, amount: int = AMOUNT, reason: str = REASON) -> None:
+    """Take money out of a wallet back to bank clearing; refused if it would overdraw it."""
+    _adjust(who, amount, reason, credit=False)

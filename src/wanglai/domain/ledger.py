@@ -171,6 +171,12 @@ class Book:
         if not (request.currency == debit.currency == credit.currency):
             raise Invalid("currency_mismatch", "Both accounts and the transfer share a currency.")
         pending = bool(request.flags & PENDING)
+        expires = None
+        if pending and request.timeout_ms is not None:
+            # checked before any sum changes: a refused request must leave the book as it was
+            if request.timeout_ms <= 0:
+                raise Invalid("invalid_timeout", "A timeout is a positive number of ms.")
+            expires = now_ms + request.timeout_ms
         if debit.flags & DEBITS_LIMITED and amount > debit.available:
             raise InsufficientFunds()
         if credit.flags & CREDITS_LIMITED and (
@@ -183,11 +189,6 @@ class Book:
         else:
             debit.debits_posted += amount
             credit.credits_posted += amount
-        expires = None
-        if pending and request.timeout_ms is not None:
-            if request.timeout_ms <= 0:
-                raise Invalid("invalid_timeout", "A timeout is a positive number of ms.")
-            expires = now_ms + request.timeout_ms
         transfer = Transfer(
             transfer_id,
             debit.id,
