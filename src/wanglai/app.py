@@ -25,6 +25,7 @@ from wanglai.services.contacts import ContactService
 from wanglai.services.groups import GroupService
 from wanglai.services.media import MediaService
 from wanglai.services.messaging import MessagingService
+from wanglai.services.redpackets import RedPacketService
 from wanglai.services.sync import SyncService
 from wanglai.services.wallet import WalletService
 from wanglai.settings import Settings
@@ -80,6 +81,7 @@ class Container:
         )
         self.groups = GroupService(self.db, self.clock, self.bus, self.messaging)
         self.wallet = WalletService(self.db, self.clock, self.bus)
+        self.redpackets = RedPacketService(self.db, self.clock, self.wallet, self.messaging)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -114,6 +116,7 @@ def routers() -> list[Router]:
         routes_groups,
         routes_media,
         routes_messaging,
+        routes_redpackets,
     )
 
     return [
@@ -122,6 +125,7 @@ def routers() -> list[Router]:
         routes_messaging.router,
         routes_groups.router,
         routes_media.router,
+        routes_redpackets.router,
     ]
 
 
@@ -148,6 +152,7 @@ def make_app(container: Container) -> web.Application:
     async def lifespan(_app: web.Application) -> AsyncIterator[None]:
         await container.start()
         loops = [asyncio.create_task(_sweep_idle(container), name="idle-sweeper")]
+        loops.append(asyncio.create_task(_expire_redpackets(container), name="redpacket-expiry"))
         if container.db.dialect == "sqlite":
             loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
         yield
@@ -190,6 +195,16 @@ async def _index_search(container: Container, interval_s: float = 0.1) -> None:
                 pass
         except Exception:
             log.exception("search indexing failed; will retry")
+        await asyncio.sleep(interval_s)
+
+
+async def _expire_redpackets(container: Container, interval_s: float = 30.0) -> None:
+    """Return what nobody claimed of expired red packets to their senders."""
+    while True:
+        try:
+            await container.redpackets.expire()
+        except Exception:
+            log.exception("red packet expiry failed; will retry")
         await asyncio.sleep(interval_s)
 
 

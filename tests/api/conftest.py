@@ -14,7 +14,11 @@ from aiohttp.test_utils import TestServer
 from wanglai.app import Container, make_app
 from wanglai.bus.local import LocalBus
 from wanglai.domain.clock import ManualClock
+from wanglai.domain.ledger import Request
 from wanglai.settings import Settings
+from wanglai.store import ledger
+from wanglai.store import wallet as wallet_store
+from wanglai.store.sql import Op
 
 from ..integration.conftest import RecordingSms
 
@@ -81,6 +85,20 @@ class Api:
         assert status == 200
         self.users.append(user)
         return user
+
+    async def fund(self, user_id: int, amount: int, pin_free: int = 0) -> None:
+        """Money in a user's wallet as a bank top-up would put it (straight into the ledger),
+        and optionally a PIN-free amount so that payments up to it need no PIN."""
+        wallet = self.container.wallet
+        bank = wallet.system_account(ledger.BANK_CLEARING)
+
+        def op(now: int) -> Op[None]:
+            found = yield from wallet_store.open_wallet(user_id, wallet.currency, now)
+            yield from ledger.apply([Request(bank, found.account_id, amount, "CNY", "topup")], now)
+
+        await self.container.db.write(op, self.clock.now_ms())
+        if pin_free:
+            await wallet.update_settings(user_id, None, pin_free)
 
     async def ws(self, user: User) -> aiohttp.ClientWebSocketResponse:
         ws = await self.http.ws_connect(self.url("/v1/ws"), headers=user.auth)

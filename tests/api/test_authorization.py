@@ -42,6 +42,7 @@ async def snapshot(api: Api, people: list[User], convs: list[int]) -> Any:
         state.append(page["head"])
         state.append(await api.call("GET", "/v1/friends", person))
         state.append(await api.call("GET", "/v1/devices", person))
+        state.append((await api.container.wallet.balance(person.id)).balance)
     for conv in convs:
         state.append(await api.call("GET", f"/v1/conversations/{conv}/messages", people[0]))
     state.append(await api.call("GET", f"/v1/groups/{convs[1]}", people[0]))
@@ -79,6 +80,18 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
     await api.call("POST", f"/v1/groups/{group['id']}/members", bob, json={"user_ids": [carol.id]})
     _, join_requests = await api.call("GET", f"/v1/groups/{group['id']}/requests", alice)
     assert join_requests, "the invitation should wait for approval"
+    await api.fund(alice.id, 10_000, pin_free=20_000)
+    packets = {}
+    for conv, kind, shares in ((direct["id"], "single", 1), (group["id"], "lucky", 2)):
+        status, packet = await api.call(
+            "POST",
+            "/v1/redpackets",
+            alice,
+            json={"conv": conv, "kind": kind, "amount": 200, "shares": shares},
+            headers={"Idempotency-Key": f"auth-{conv}"},
+        )
+        assert status == 201, packet
+        packets[conv] = packet["id"]
     ids = {
         "seq": 1,
         "device_id": alice.device_id,
@@ -94,7 +107,7 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
                 continue
             variants: list[dict[str, Any]] = []
             for conv in convs:
-                values = dict(ids, conv_id=conv, user_id=bob.id)
+                values = dict(ids, conv_id=conv, user_id=bob.id, packet_id=packets[conv])
                 values["request_id"] = (
                     join_requests[0]["id"] if "groups" in ep.path else pending["id"]
                 )

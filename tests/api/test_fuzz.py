@@ -275,7 +275,17 @@ async def make_target(api: Api) -> Target:
         json={"phone": me.phone, "code": api.sms.last_code(me.phone), "device_name": "2"},
     )
     assert status == 200, second
+    await api.fund(me.id, 10_000, pin_free=20_000)
+    status, packet = await api.call(
+        "POST",
+        "/v1/redpackets",
+        me,
+        json={"conv": group["id"], "kind": "lucky", "amount": 100, "shares": 2},
+        headers={"Idempotency-Key": "seed"},
+    )
+    assert status == 201, packet
     path = {
+        "packet_id": packet["id"],
         "conv_id": group["id"],
         "seq": msg["seq"],
         "user_id": friend.id,
