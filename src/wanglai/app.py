@@ -24,6 +24,7 @@ from wanglai.services.accounts import AccountService
 from wanglai.services.contacts import ContactService
 from wanglai.services.groups import GroupService
 from wanglai.services.media import MediaService
+from wanglai.services.merchants import MerchantService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.sync import SyncService
 from wanglai.services.wallet import WalletService
@@ -80,6 +81,9 @@ class Container:
         )
         self.groups = GroupService(self.db, self.clock, self.bus, self.messaging)
         self.wallet = WalletService(self.db, self.clock, self.bus)
+        self.merchants = MerchantService(
+            self.db, self.clock, self.wallet, settings.merchant_fee_ppm
+        )
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -113,6 +117,7 @@ def routers() -> list[Router]:
         routes_contacts,
         routes_groups,
         routes_media,
+        routes_merchants,
         routes_messaging,
     )
 
@@ -122,6 +127,7 @@ def routers() -> list[Router]:
         routes_messaging.router,
         routes_groups.router,
         routes_media.router,
+        routes_merchants.router,
     ]
 
 
