@@ -24,6 +24,7 @@ from wanglai.services.accounts import AccountService
 from wanglai.services.contacts import ContactService
 from wanglai.services.groups import GroupService
 from wanglai.services.media import MediaService
+from wanglai.services.merchants import MerchantService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.redpackets import RedPacketService
 from wanglai.services.sync import SyncService
@@ -82,6 +83,9 @@ class Container:
         self.groups = GroupService(self.db, self.clock, self.bus, self.messaging)
         self.wallet = WalletService(self.db, self.clock, self.bus)
         self.redpackets = RedPacketService(self.db, self.clock, self.wallet, self.messaging)
+        self.merchants = MerchantService(
+            self.db, self.clock, self.wallet, settings.merchant_fee_ppm
+        )
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -115,6 +119,7 @@ def routers() -> list[Router]:
         routes_contacts,
         routes_groups,
         routes_media,
+        routes_merchants,
         routes_messaging,
         routes_redpackets,
     )
@@ -126,6 +131,7 @@ def routers() -> list[Router]:
         routes_groups.router,
         routes_media.router,
         routes_redpackets.router,
+        routes_merchants.router,
     ]
 
 

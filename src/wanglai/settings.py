@@ -42,6 +42,8 @@ class Settings:
     """SQLite: commit message batches in a second process (``store/write_process.py``)."""
     trust_proxy: bool = False
     """Take the client address from X-Forwarded-For (set it behind a reverse proxy only)."""
+    merchant_fee_ppm: int = 6_000
+    """The platform's fee on merchant payments, in parts per million (6000 = 0.6%)."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -50,6 +52,8 @@ class Settings:
             raise ValueError(
                 f"WANGLAI_SMS_CHANNEL={self.sms_channel!r}: choose one of {', '.join(SMS_CHANNELS)}"
             )
+        if not 0 <= self.merchant_fee_ppm <= 1_000_000:
+            raise ValueError("WANGLAI_MERCHANT_FEE_PPM is 0 to 1000000 (parts per million)")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -74,6 +78,7 @@ class Settings:
             "max_body_bytes": _int("WANGLAI_MAX_BODY_BYTES", 64 * 1024),
             "max_media_bytes": _int("WANGLAI_MAX_MEDIA_BYTES", 20 * 1024 * 1024),
             "phonebook_max": _int("WANGLAI_PHONEBOOK_MAX", 5000),
+            "merchant_fee_ppm": _int("WANGLAI_MERCHANT_FEE_PPM", 6_000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import pytest
 from wanglai.app import routers
 
 from .conftest import Api, User
+from .shops import open_shop
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
@@ -29,14 +30,19 @@ BODIES: dict[str, Any] = {
     "GroupInvite": {"user_ids": [0]},  # filled with the attacker's id
     "OwnerRequest": {"user_id": 0},
     "MuteRequest": {"muted": True},
+    "CodeCreate": {"amount": 100},
+    "RefundRequest": {"amount": 1},
 }
 
 # Endpoints whose answer to a stranger is legitimately 2xx (public profiles), with the reason.
-OPEN_TO_STRANGERS = {("GET", "/v1/users/{user_id}")}
+# A payment code is shown to whoever scanned it: its token is the unguessable secret.
+OPEN_TO_STRANGERS = {("GET", "/v1/users/{user_id}"), ("GET", "/v1/pay/codes/{token}")}
 
 
-async def snapshot(api: Api, people: list[User], convs: list[int]) -> Any:
+async def snapshot(api: Api, people: list[User], convs: list[int], merchant: int) -> Any:
     state = []
+    state.append(await api.call("GET", f"/v1/merchants/{merchant}/statement", people[0]))
+    state.append(await api.container.wallet.balance(people[1].id))
     for person in people:
         _, page = await api.call("GET", "/v1/sync?since=0&limit=5000", person)
         state.append(page["head"])
@@ -92,13 +98,18 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
         )
         assert status == 201, packet
         packets[conv] = packet["id"]
+    shop = await open_shop(api, alice, bob)
     ids = {
         "seq": 1,
         "device_id": alice.device_id,
         "hash": media["hash"],
+        "merchant_id": shop["merchant_id"],
+        "code_id": shop["code_id"],
+        "payment_id": shop["payment_id"],
+        "token": shop["token"],
     }
     convs = [direct["id"], group["id"]]
-    before = await snapshot(api, [alice, bob, carol], convs)
+    before = await snapshot(api, [alice, bob, carol], convs, shop["merchant_id"])
     tried = 0
     for router in routers():
         for ep in router.endpoints:
@@ -126,7 +137,7 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
                 tried += 1
                 assert status in (403, 404), (ep.method, path, status, answer)
     assert tried >= 30
-    assert await snapshot(api, [alice, bob, carol], convs) == before
+    assert await snapshot(api, [alice, bob, carol], convs, shop["merchant_id"]) == before
     # and the attacker's own log learned nothing
     _, page = await api.call("GET", "/v1/sync?since=0", eve)
     assert page["events"] == []

@@ -44,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
 from wanglai.domain.content import USER_KINDS
 
 from .conftest import Api, User
+from .shops import open_shop
 
 EXAMPLES = 50
 """Random cases per operation, with every input generated (path ids mostly name nothing)."""
@@ -284,8 +285,13 @@ async def make_target(api: Api) -> Target:
         headers={"Idempotency-Key": "seed"},
     )
     assert status == 201, packet
+    shop = await open_shop(api, me, friend)
     path = {
         "packet_id": packet["id"],
+        "merchant_id": shop["merchant_id"],
+        "code_id": shop["code_id"],
+        "payment_id": shop["payment_id"],
+        "token": shop["token"],
         "conv_id": group["id"],
         "seq": msg["seq"],
         "user_id": friend.id,

@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -317,3 +318,26 @@ def wallet_credit(who: str = WHO, amount: int = AMOUNT, reason: str = REASON) ->
 def wallet_debit(who: str = WHO, amount: int = AMOUNT, reason: str = REASON) -> None:
     """Take money out of a wallet back to bank clearing; refused if it would overdraw it."""
     _adjust(who, amount, reason, credit=False)
+
+
+@admin_app.command("settlement")
+def settlement(
+    day: str = typer.Option(..., "--day", help="The day, YYYY-MM-DD in China time (UTC+8)"),
+    out: Path | None = typer.Option(None, "--out", help="Write the CSV here (default: stdout)"),
+) -> None:
+    """The day's settlement CSV for the bank and the operator: clearing transfers (top-ups,
+    withdrawals) and each merchant's payments, refunds, fees and net, with totals."""
+    from wanglai.services.settlement import SettlementService
+
+    async def work(db: Database) -> str:
+        return await SettlementService(db).export(day)
+
+    try:
+        text = _run(work)
+    except Invalid as exc:
+        raise _fail(exc.message) from None
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8", newline="")
+    console.print(f"Wrote the settlement of {day} to {out}.")

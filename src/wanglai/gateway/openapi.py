@@ -26,6 +26,7 @@ _TYPE_NAMES = {int: "integer", str: "string", bool: "boolean"}
 # Path parameters are integer ids, except these.
 _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{24}$"},
 }
 
 
