@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
@@ -60,4 +61,5 @@ async def main(base: str, plan: list[dict[str, Any]], log: IO[str]) -> None:
 
 if __name__ == "__main__":
     with open(sys.argv[3], "a", encoding="utf-8") as out:
-        asyncio.run(main(sys.argv[1], json.loads(open(sys.argv[2]).read()), out))
+        plan = json.loads(Path(sys.argv[2]).read_text())
+        asyncio.run(main(sys.argv[1], plan, out))
