@@ -22,6 +22,7 @@ from wanglai.gateway.hub import Hub
 from wanglai.gateway.metrics import Metrics
 from wanglai.services.accounts import AccountService
 from wanglai.services.contacts import ContactService
+from wanglai.services.funding import FundingService
 from wanglai.services.groups import GroupService
 from wanglai.services.media import MediaService
 from wanglai.services.merchants import MerchantService
@@ -86,17 +87,20 @@ class Container:
         self.merchants = MerchantService(
             self.db, self.clock, self.wallet, settings.merchant_fee_ppm
         )
+        self.funding = FundingService(self.db, self.clock, self.wallet, settings)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
         await self.db.start()
         self.db.on_batch(self.metrics.observe_batch)
         await self.wallet.start()
+        await self.funding.start()
         await self.bus.start()
         self.bus.subscribe(self.hub.deliver)
 
     async def close(self) -> None:
         await self.hub.close_all()
+        await self.funding.close()
         await self.bus.close()
         await self.db.close()
 
@@ -117,6 +121,7 @@ def routers() -> list[Router]:
     from wanglai.gateway import (
         routes_accounts,
         routes_contacts,
+        routes_funding,
         routes_groups,
         routes_media,
         routes_merchants,
@@ -132,6 +137,7 @@ def routers() -> list[Router]:
         routes_media.router,
         routes_redpackets.router,
         routes_merchants.router,
+        routes_funding.router,
     ]
 
 
@@ -159,6 +165,7 @@ def make_app(container: Container) -> web.Application:
         await container.start()
         loops = [asyncio.create_task(_sweep_idle(container), name="idle-sweeper")]
         loops.append(asyncio.create_task(_expire_redpackets(container), name="redpacket-expiry"))
+        loops.append(asyncio.create_task(_reconcile_funding(container), name="funding-reconciler"))
         if container.db.dialect == "sqlite":
             loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
         yield
@@ -191,6 +198,18 @@ async def _sweep_idle(container: Container) -> None:
         closed = container.hub.close_idle(3 * interval)
         if closed:
             log.info("closed %d idle connections", closed)
+
+
+async def _reconcile_funding(container: Container) -> None:
+    """Settle funding orders whose partner callback is overdue, by asking the partner."""
+    while True:
+        await asyncio.sleep(container.settings.reconcile_interval_s)
+        try:
+            settled = await container.funding.reconcile()
+            if settled:
+                log.info("reconciled %d funding orders", settled)
+        except Exception:
+            log.exception("funding reconciliation failed; will retry")
 
 
 async def _index_search(container: Container, interval_s: float = 0.1) -> None:

@@ -44,6 +44,20 @@ class Settings:
     """Take the client address from X-Forwarded-For (set it behind a reverse proxy only)."""
     merchant_fee_ppm: int = 6_000
     """The platform's fee on merchant payments, in parts per million (6000 = 0.6%)."""
+    bank_url: str = "http://127.0.0.1:8091"
+    """The bank gateway (by default the SANDBOX of ``wanglai sandbox bank``)."""
+    bank_secret: str = "sandbox-bank-secret"
+    billing_url: str = "http://127.0.0.1:8092"
+    """The operator's billing API (by default the SANDBOX of ``wanglai sandbox billing``)."""
+    billing_secret: str = "sandbox-billing-secret"
+    callback_base_url: str = ""
+    """Where partners reach this server's callbacks; defaults to ``http://host:port``."""
+    carrier_monthly_cap: int = 30_000
+    """Top-ups charged to the phone bill, per user and China-time month, in fen (300.00)."""
+    partner_timeout_s: float = 10.0
+    reconcile_interval_s: float = 60.0
+    reconcile_after_s: float = 300.0
+    """Ask the partner about an order still pending (no callback) this long after it changed."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -79,6 +93,15 @@ class Settings:
             "max_media_bytes": _int("WANGLAI_MAX_MEDIA_BYTES", 20 * 1024 * 1024),
             "phonebook_max": _int("WANGLAI_PHONEBOOK_MAX", 5000),
             "merchant_fee_ppm": _int("WANGLAI_MERCHANT_FEE_PPM", 6_000),
+            "bank_url": env.get("WANGLAI_BANK_URL", "http://127.0.0.1:8091"),
+            "bank_secret": env.get("WANGLAI_BANK_SECRET", "sandbox-bank-secret"),
+            "billing_url": env.get("WANGLAI_BILLING_URL", "http://127.0.0.1:8092"),
+            "billing_secret": env.get("WANGLAI_BILLING_SECRET", "sandbox-billing-secret"),
+            "callback_base_url": env.get("WANGLAI_CALLBACK_BASE_URL", ""),
+            "carrier_monthly_cap": _int("WANGLAI_CARRIER_MONTHLY_CAP", 30_000),
+            "partner_timeout_s": float(env.get("WANGLAI_PARTNER_TIMEOUT_S") or 10.0),
+            "reconcile_interval_s": float(env.get("WANGLAI_RECONCILE_INTERVAL_S") or 60.0),
+            "reconcile_after_s": float(env.get("WANGLAI_RECONCILE_AFTER_S") or 300.0),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -87,6 +110,11 @@ class Settings:
     def database_label(self) -> str:
         """The database URL without its password, for printing."""
         return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self.database_url)
+
+    @property
+    def callback_base(self) -> str:
+        """The base URL partners post their callbacks to."""
+        return (self.callback_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def sms_log(self) -> Path:

@@ -15,6 +15,9 @@ from wanglai.app import Container, make_app
 from wanglai.bus.local import LocalBus
 from wanglai.domain.clock import ManualClock
 from wanglai.domain.ledger import Request
+from wanglai.sandbox.bank import bank as bank_sandbox
+from wanglai.sandbox.billing import billing as billing_sandbox
+from wanglai.sandbox.partner import Sandbox
 from wanglai.settings import Settings
 from wanglai.store import ledger
 from wanglai.store import wallet as wallet_store
@@ -42,6 +45,9 @@ class Api:
     container: Container
     clock: ManualClock
     sms: RecordingSms
+    bank: Sandbox
+    """The bank gateway SANDBOX the wallet talks to (switch its mode in a test)."""
+    billing: Sandbox
     _phone: int = 13700000000
     users: list[User] = field(default_factory=list)
 
@@ -122,9 +128,21 @@ def api_settings(db_url: str, tmp_path: Path) -> Settings:
 async def api(api_settings: Settings) -> AsyncIterator[Api]:
     clock = ManualClock()
     sms = RecordingSms()
+    # The partner SANDBOXES on their own loopback sockets, signing with the same manual clock.
+    bank = bank_sandbox(api_settings.bank_secret, clock)
+    billing = billing_sandbox(api_settings.billing_secret, clock)
+    partners = [TestServer(bank.make_app(), host="127.0.0.1")]
+    partners.append(TestServer(billing.make_app(), host="127.0.0.1"))
+    for partner in partners:
+        await partner.start_server()
+    api_settings.bank_url = str(partners[0].make_url(""))
+    api_settings.billing_url = str(partners[1].make_url(""))
     container = Container(api_settings, clock=clock, bus=LocalBus(), sms=sms)
     server = TestServer(make_app(container), host="127.0.0.1")
     await server.start_server()
+    container.settings.callback_base_url = str(server.make_url(""))
     async with aiohttp.ClientSession() as http:
-        yield Api(server, http, container, clock, sms)
+        yield Api(server, http, container, clock, sms, bank, billing)
     await server.close()
+    for partner in partners:
+        await partner.close()

@@ -6,6 +6,7 @@ test fails until its ids are described here).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -99,7 +100,21 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
         assert status == 201, packet
         packets[conv] = packet["id"]
     shop = await open_shop(api, alice, bob)
+    status, topup = await api.call(
+        "POST",
+        "/v1/wallet/topups",
+        alice,
+        json={"channel": "carrier", "amount": 100},
+        headers={"Idempotency-Key": "auth-sweep"},
+    )
+    assert status == 201, topup
+    for _ in range(1000):  # the billing sandbox calls back in the background; let it settle
+        _, order = await api.call("GET", f"/v1/wallet/funding/{topup['id']}", alice)
+        if order["state"] != "pending":
+            break
+        await asyncio.sleep(0.01)
     ids = {
+        "order_id": topup["id"],
         "seq": 1,
         "device_id": alice.device_id,
         "hash": media["hash"],

@@ -268,6 +268,14 @@ async def make_target(api: Api) -> Target:
         headers={"Content-Type": "application/octet-stream"},
     )
     assert status == 201, media
+    status, order = await api.call(
+        "POST",
+        "/v1/wallet/topups",
+        me,
+        json={"channel": "carrier", "amount": 100},
+        headers={"Idempotency-Key": "seed"},
+    )
+    assert status == 201, order
     # A second device of the caller's, for DELETE /v1/devices/{device_id}.
     await api.call("POST", "/v1/auth/code", json={"phone": me.phone})
     status, second = await api.call(
@@ -298,6 +306,7 @@ async def make_target(api: Api) -> Target:
         "request_id": pending["id"],
         "hash": media["hash"],
         "device_id": second["device_id"],
+        "order_id": order["id"],
     }
     return Target(me, path, [friend.id, stranger.id, me.id], [msg["seq"]])
 
@@ -329,7 +338,9 @@ async def test_every_operation_survives_generated_input(api: Api) -> None:
     reached = {label for (label, status) in fuzzer.statuses if status < 300}
     print("never answered 2xx:", sorted({op.label for op in operations} - reached))
     # Guard against a vacuous pass (a broken token makes every answer a documented 401).
-    assert len(reached) >= 0.8 * len(operations), sorted(reached)
+    # Partner callbacks are left out: only a partner holding the shared secret gets a 2xx.
+    reachable = [op for op in operations if not op.path.startswith("/v1/partners/")]
+    assert len(reached) >= 0.8 * len(reachable), sorted(reached)
     assert not fuzzer.failures, f"{len(fuzzer.failures)} failing operation run(s):\n\n" + (
         "\n\n".join(fuzzer.failures)
     )

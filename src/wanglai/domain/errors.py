@@ -71,3 +71,9 @@ class Gone(WanglaiError):
     """The object existed but has expired (HTTP 410)."""
 
     kind = "gone"
+
+
+class Unavailable(WanglaiError):
+    """Something the request depends on (a bank, the operator) did not answer (HTTP 503)."""
+
+    kind = "unavailable"

@@ -77,6 +77,10 @@ class Endpoint:
     raw_response: str | None = None
     max_body: int | None = None
     """This endpoint's JSON body limit, when not ``settings.max_body_bytes``."""
+    signed: bool = False
+    """No session: the handler checks a partner's HMAC signature instead (a 401 if wrong)."""
+    idempotent: bool = False
+    """Moves money: takes a required ``Idempotency-Key`` header (documented in OpenAPI)."""
 
 
 class Router:
@@ -98,6 +102,8 @@ class Router:
         raw_body: str | None = None,
         raw_response: str | None = None,
         max_body: int | None = None,
+        signed: bool = False,
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -115,6 +121,8 @@ class Router:
                     raw_body=raw_body,
                     raw_response=raw_response,
                     max_body=max_body,
+                    signed=signed,
+                    idempotent=idempotent,
                 )
             )
             return fn

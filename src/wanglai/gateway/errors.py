@@ -21,6 +21,7 @@ STATUS = {
     "gone": 410,
     "too_large": 413,
     "rate_limited": 429,
+    "unavailable": 503,
 }
 
 _encode = msgspec.json.Encoder().encode

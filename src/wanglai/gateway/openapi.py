@@ -74,11 +74,14 @@ def _operation(ep: Endpoint, by_type: dict[Any, Any]) -> dict[str, Any]:
             "409": {"description": "Conflicts with the current state", **error},
             "410": {"description": "Expired", **error},
             "429": {"description": "Rate limited", **error},
+            "503": {"description": "A partner (bank, operator) did not answer", **error},
         },
     }
     if ep.auth:
         op["security"] = [{"bearer": []}]
         op["responses"]["401"] = {"description": "Not logged in", **error}
+    elif ep.signed:
+        op["responses"]["401"] = {"description": "Not signed by the partner", **error}
     params: list[dict[str, Any]] = [
         {
             "name": name,
@@ -88,6 +91,21 @@ def _operation(ep: Endpoint, by_type: dict[Any, Any]) -> dict[str, Any]:
         }
         for name in _path_params(ep.path)
     ]
+    if ep.idempotent:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": True,
+                "description": "A unique key per payment, sent again on retries",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 64,
+                    "pattern": "^[!-~]+$",
+                },
+            }
+        )
     for q in ep.query:
         params.append(
             {

@@ -1,0 +1,318 @@
+"""Money in and out of the wallet through the outside parties: top-ups charged to the phone
+bill (the operator's billing) or to a bank card, and withdrawals to a bank account.
+
+An order is written first (in the caller's idempotent transaction), then sent to the partner;
+the partner answers "accepted" and later posts a signed callback with the outcome, which
+``store.funding.settle`` applies exactly once. Orders whose callback never comes are settled by
+``reconcile``, which asks the partner for their status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from wanglai.carrier.billing import BillingClient
+from wanglai.domain import funding as rules
+from wanglai.domain import money
+from wanglai.domain.clock import Clock
+from wanglai.domain.errors import Conflict, Invalid, NotFound, Unavailable, WanglaiError
+from wanglai.domain.idempotency import fingerprint
+from wanglai.partners import signing
+from wanglai.partners.bank import BankClient
+from wanglai.partners.http import Outcome, PartnerError, PartnerHttp, Refused, TimedOut
+from wanglai.services.wallet import WalletService
+from wanglai.settings import Settings
+from wanglai.store import accounts as account_store
+from wanglai.store import funding as store
+from wanglai.store import ledger
+from wanglai.store.database import Database
+from wanglai.store.events import Sent
+from wanglai.store.sql import Op
+
+log = logging.getLogger("wanglai.funding")
+
+BANK_PARTNER = "bank"
+BILLING_PARTNER = "billing"
+
+
+class FundingView(msgspec.Struct):
+    """A top-up or withdrawal as its owner sees it."""
+
+    id: int
+    direction: str
+    """``topup`` or ``withdraw``."""
+    channel: str
+    """``carrier`` (the phone bill) or ``bank``."""
+    amount: int
+    currency: str
+    state: str
+    """``pending`` until the partner confirms, then ``succeeded`` or ``failed``."""
+    instrument: str
+    """The card or account charged or paid, masked; empty for the phone bill."""
+    created_at: int
+    updated_at: int
+    failure: str | None = None
+    """Why it failed (the partner's reason code)."""
+    partner_ref: str | None = None
+    transfer_id: int | None = None
+
+
+class FundingPage(msgspec.Struct):
+    orders: list[FundingView]
+    next_before: int | None
+    """Pass as ``before`` for the next (older) page; null on the last page."""
+
+
+class PartnerCallback(msgspec.Struct):
+    """What a partner posts to its callback URL when an order is settled."""
+
+    order: int
+    ref: str
+    status: str
+    """``succeeded`` or ``failed``."""
+    amount: int
+    currency: str = money.DEFAULT_CURRENCY
+    reason: str | None = None
+
+
+class CallbackAck(msgspec.Struct):
+    order: int
+    state: str
+    applied: bool
+    """False when the outcome had already been applied (a duplicate callback)."""
+
+
+def view(order: store.Order) -> FundingView:
+    return msgspec.convert(store.order_data(order), FundingView)
+
+
+class FundingService:
+    def __init__(
+        self, db: Database, clock: Clock, wallet: WalletService, settings: Settings
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.wallet = wallet
+        self.settings = settings
+        self.http = PartnerHttp(clock, settings.partner_timeout_s)
+        self.bank = BankClient(self.http, settings.bank_url, settings.bank_secret)
+        self.billing = BillingClient(self.http, settings.billing_url, settings.billing_secret)
+
+    async def start(self) -> None:
+        await self.http.start()
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    def _callback_url(self, partner: str) -> str:
+        return f"{self.settings.callback_base}/v1/partners/{partner}/callback"
+
+    # ------------------------------------------------------------ use cases
+
+    async def topup(
+        self, user_id: int, key: object, channel: object, amount: object, card: object = None
+    ) -> FundingView:
+        """Start a top-up; the order stays ``pending`` until the partner's callback."""
+        chosen = rules.check_channel(channel)
+        value, currency = self.wallet.check_amount(amount, None)
+        if chosen == rules.BANK:
+            number = rules.check_card(card)
+            instrument = rules.mask(number)
+        else:
+            row = await self.db.read(account_store.user_by_id, user_id)
+            if row is None:
+                raise NotFound("user_not_found", "No such user.")
+            number, instrument = str(row[1]), ""
+        cap = self.settings.carrier_monthly_cap
+        now = self.clock.now_ms()
+
+        def run() -> Op[tuple[FundingView, Sent]]:
+            made, sent = yield from store.create_topup(
+                user_id, chosen, value, currency, instrument, cap, now
+            )
+            return view(made), sent
+
+        made = await self.wallet.once(
+            user_id, key, fingerprint("topup", chosen, value, number), run, FundingView
+        )
+        if chosen == rules.BANK:
+            url = self._callback_url(BANK_PARTNER)
+            return await self._submit(
+                made.id, lambda: self.bank.charge(made.id, number, value, currency, url)
+            )
+        url = self._callback_url(BILLING_PARTNER)
+        return await self._submit(
+            made.id, lambda: self.billing.charge(made.id, number, value, currency, url)
+        )
+
+    async def withdraw(
+        self, user_id: int, key: object, amount: object, account: object, pin: str | None
+    ) -> FundingView:
+        """Reserve ``amount`` at once and ask the bank to pay it out to ``account``."""
+        value, currency = self.wallet.check_amount(amount, None)
+        number = rules.check_account(account)
+        await self.wallet.authorize(user_id, value, pin)
+        clearing = self.wallet.system_account(ledger.BANK_CLEARING, currency)
+        limits = self.wallet.limits
+        now = self.clock.now_ms()
+
+        def run() -> Op[tuple[FundingView, Sent]]:
+            made, sent = yield from store.create_withdrawal(
+                user_id, value, currency, rules.mask(number), clearing, limits, now
+            )
+            return view(made), sent
+
+        made = await self.wallet.once(
+            user_id, key, fingerprint("withdraw", value, number), run, FundingView
+        )
+        url = self._callback_url(BANK_PARTNER)
+        return await self._submit(
+            made.id, lambda: self.bank.payout(made.id, number, value, currency, url)
+        )
+
+    async def _submit(self, order_id: int, send: Callable[[], Awaitable[str]]) -> FundingView:
+        """Send a new order to its partner (once: a retry finds it sent or settled). A refusal
+        or an unreachable partner fails the order and the caller is told; a timeout leaves it
+        pending, since the partner may have taken it, for ``reconcile`` to settle."""
+        found = await self.db.read(store.order, order_id)
+        assert found is not None
+        if found.state != rules.PENDING or found.partner_ref is not None:
+            return view(found)
+        try:
+            ref = await send()
+        except Refused as refused:
+            await self._settle(found, False, refused.reason)
+            raise Conflict(
+                "partner_declined",
+                f"The {self._partner_name(found)} declined this ({refused.reason});"
+                f" order {order_id} failed and nothing was charged.",
+            ) from None
+        except TimedOut:
+            log.warning("funding order %d: the partner did not answer in time", order_id)
+            current = await self.db.read(store.order, order_id)
+            assert current is not None
+            return view(current)
+        except PartnerError as exc:
+            log.warning("funding order %d: partner unavailable: %s", order_id, exc)
+            await self._settle(found, False, "partner_unavailable")
+            raise Unavailable(
+                "partner_unavailable",
+                f"The {self._partner_name(found)} could not be reached; order {order_id}"
+                " failed and nothing was charged. Try again later.",
+            ) from None
+        await self.db.write(store.record_ref, order_id, ref, self.clock.now_ms())
+        current = await self.db.read(store.order, order_id)
+        assert current is not None
+        return view(current)
+
+    @staticmethod
+    def _partner_name(order: store.Order) -> str:
+        return "bank" if order.channel == rules.BANK else "operator's billing"
+
+    async def _settle(
+        self,
+        order: store.Order,
+        succeeded: bool,
+        reason: str | None,
+        ref: str | None = None,
+        amount: int | None = None,
+    ) -> tuple[store.Order, bool]:
+        name = ledger.BANK_CLEARING if order.channel == rules.BANK else ledger.OPERATOR_CLEARING
+        clearing = self.wallet.system_account(name, order.currency)
+        settled, applied, sent = await self.db.write(
+            store.settle,
+            order.id,
+            order.channel,
+            succeeded,
+            reason,
+            ref,
+            amount,
+            clearing,
+            self.clock.now_ms(),
+        )
+        self.wallet.publish(sent)
+        return settled, applied
+
+    # ------------------------------------------------------------ reads
+
+    async def get(self, user_id: int, order_id: int) -> FundingView:
+        found = await self.db.read(store.order, order_id)
+        if found is None or found.user_id != user_id:
+            raise NotFound("funding_order_not_found", "No such funding order.")
+        return view(found)
+
+    async def orders(self, user_id: int, before: int | None, limit: int) -> FundingPage:
+        if not 1 <= limit <= 200:
+            raise Invalid("invalid_limit", "'limit' must be between 1 and 200.")
+        found = await self.db.read(store.orders_of, user_id, before, limit)
+        views = [view(o) for o in found]
+        return FundingPage(views, views[-1].id if len(views) == limit else None)
+
+    # ------------------------------------------------------------ partners calling back
+
+    async def callback(
+        self, partner: str, raw: bytes, signature: str | None, body: PartnerCallback
+    ) -> CallbackAck:
+        """Apply a partner's signed callback; a duplicate is acknowledged and changes nothing."""
+        secret = (
+            self.settings.bank_secret if partner == BANK_PARTNER else self.settings.billing_secret
+        )
+        signing.verify(secret, signature, raw, self.clock.now_ms())
+        if body.status not in (rules.SUCCEEDED, rules.FAILED):
+            raise Invalid("invalid_status", "'status' is 'succeeded' or 'failed'.")
+        channel = rules.BANK if partner == BANK_PARTNER else rules.CARRIER
+        if not 0 < body.order < 2**62:
+            raise NotFound("funding_order_not_found", "No such funding order.")
+        found = await self.db.read(store.order, body.order)
+        if found is None or found.channel != channel:
+            raise NotFound("funding_order_not_found", "No such funding order.")
+        settled, applied = await self._settle(
+            found, body.status == rules.SUCCEEDED, body.reason, body.ref, body.amount
+        )
+        if not applied and settled.state != body.status:
+            log.warning(
+                "funding order %d: %s callback says %s, order is %s; ignored",
+                settled.id,
+                partner,
+                body.status,
+                settled.state,
+            )
+        return CallbackAck(settled.id, settled.state, applied)
+
+    # ------------------------------------------------------------ reconciliation
+
+    async def reconcile(self, limit: int = 100) -> int:
+        """Ask the partners about orders whose callback is overdue and apply what they say;
+        an order the partner never heard of failed (nothing was charged). Returns how many
+        orders were settled."""
+        now = self.clock.now_ms()
+        cutoff = now - int(self.settings.reconcile_after_s * 1000)
+        settled = 0
+        for order in await self.db.read(store.stale_pending, cutoff, limit):
+            client = self.bank if order.channel == rules.BANK else self.billing
+            try:
+                outcome: Outcome | None = await client.status(order.id)
+            except PartnerError as exc:
+                log.warning("reconcile: order %d: status unknown: %s", order.id, exc)
+                continue
+            try:
+                if outcome is None:
+                    _, applied = await self._settle(order, False, "unknown_to_partner")
+                elif outcome.status in (rules.SUCCEEDED, rules.FAILED):
+                    _, applied = await self._settle(
+                        order,
+                        outcome.status == rules.SUCCEEDED,
+                        outcome.reason,
+                        outcome.ref,
+                        outcome.amount,
+                    )
+                else:
+                    continue
+            except WanglaiError as exc:
+                log.error("reconcile: order %d: %s: %s", order.id, exc.code, exc.message)
+                continue
+            settled += int(applied)
+        return settled
