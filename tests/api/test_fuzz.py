@@ -290,7 +290,7 @@ async def make_target(api: Api) -> Target:
         "/v1/redpackets",
         me,
         json={"conv": group["id"], "kind": "lucky", "amount": 100, "shares": 2},
-        headers={"Idempotency-Key": "seed"},
+        headers={"Idempotency-Key": "seed-packet"},
     )
     assert status == 201, packet
     shop = await open_shop(api, me, friend)
