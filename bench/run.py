@@ -225,7 +225,48 @@ def bench_ledger_engine(args: argparse.Namespace) -> Result:
     }
 
 
+def bench_transfers(args: argparse.Namespace) -> Result:
+    params = {"users": 200, "window": 4, "warmup": args.warmup, "duration": args.duration}
+    say(f"transfers: {params['users']} payers x {params['window']} in flight, {args.duration:g} s")
+    with Server(bank=True) as server:
+        out = run_load(server, "transfers", params, args.timeout)
+    return {
+        "ledger.api_transfers_per_s": out["transfers_per_s"],
+        "ledger.api_p50_ms": out["p50_ms"],
+        "ledger.api_p99_ms": out["p99_ms"],
+        "transfers.detail": {**out, "params": params},
+    }
+
+
+def bench_redpacket(args: argparse.Namespace) -> Result:
+    storm_params = {"members": 500, "claimers": 10_000, "shares": 100, "amount": 20_000}
+    say("redpacket storm: 10,000 claims at once on one 100-share packet in a 500-member group")
+    with Server(bank=True) as server:
+        storm = run_load(server, "storm", storm_params, args.timeout)
+    send_params = {
+        "members": 50,
+        "senders": 40,
+        "window": 4,
+        "warmup": args.warmup,
+        "duration": args.duration,
+    }
+    say(f"redpacket sends: 40 senders x 4 in flight in a 50-member group, {args.duration:g} s")
+    with Server(bank=True) as server:
+        sends = run_load(server, "sends", send_params, args.timeout)
+    return {
+        "redpacket.storm_p99_ms": storm["p99_ms"],
+        "redpacket.storm_winners": storm["winners"],
+        "redpacket.storm_sum": storm["sum"],
+        "redpacket.sends_per_s": sends["sends_per_s"],
+        "redpacket.sends_p99_ms": sends["p99_ms"],
+        "redpacket_storm.detail": {**storm, "params": storm_params},
+        "redpacket_sends.detail": {**sends, "params": send_params},
+    }
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "transfers": bench_transfers,
+    "redpacket": bench_redpacket,
     "ledger_engine": bench_ledger_engine,
     "direct": bench_direct,
     "group500": bench_group500,

@@ -110,12 +110,18 @@ def healthy(port: int, timeout: float = 0.5) -> bool:
 class Server:
     """``with Server() as srv:`` starts a server on a fresh temp data dir and stops it after."""
 
-    def __init__(self, data_dir: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, port: int | None = None, bank: bool = False
+    ) -> None:
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="wanglai-bench-"))
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready_ms = 0.0
+        self.bank_port = free_port() if bank else 0
+        """With ``bank``, a ``wanglai sandbox bank`` process runs beside the server, so wallets
+        can be topped up through the real funding path."""
+        self.bank: subprocess.Popen[bytes] | None = None
 
     @property
     def base(self) -> str:
@@ -130,6 +136,16 @@ class Server:
         """Launch and wait for /healthz; returns milliseconds from launch to the first answer."""
         env = {**os.environ, **BENCH_ENV, "WANGLAI_DATA_DIR": str(self.data_dir)}
         env.pop("WANGLAI_DATABASE_URL", None)
+        if self.bank_port and self.bank is None:
+            env["WANGLAI_BANK_URL"] = f"http://127.0.0.1:{self.bank_port}"
+            bank_log = (self.data_dir / "bank.log").open("ab")
+            self.bank = subprocess.Popen(
+                [PYTHON, "-m", "wanglai", "sandbox", "bank", "--port", str(self.bank_port)],
+                cwd=ROOT,
+                stdout=bank_log,
+                stderr=subprocess.STDOUT,
+            )
+            bank_log.close()
         log = (self.data_dir / "server.log").open("ab")
         started = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -170,6 +186,9 @@ class Server:
 
     def cleanup(self) -> None:
         self.stop()
+        if self.bank is not None:
+            self.bank.terminate()
+            self.bank.wait(10)
         if self.owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

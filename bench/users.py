@@ -104,8 +104,9 @@ class Api:
         user: User | None = None,
         index: int = 0,
         ok: tuple[int, ...] = (200, 201, 204),
+        headers: dict[str, str] | None = None,
     ) -> object:
-        headers = user.auth if user else None
+        headers = {**(user.auth if user else {}), **(headers or {})}
         async with self.session(index).request(
             method, self.base + path, json=body, headers=headers
         ) as resp:
