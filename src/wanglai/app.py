@@ -26,6 +26,7 @@ from wanglai.services.groups import GroupService
 from wanglai.services.media import MediaService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.sync import SyncService
+from wanglai.services.transfers import TransferService
 from wanglai.services.wallet import WalletService
 from wanglai.settings import Settings
 from wanglai.store import messages, migrate
@@ -80,6 +81,7 @@ class Container:
         )
         self.groups = GroupService(self.db, self.clock, self.bus, self.messaging)
         self.wallet = WalletService(self.db, self.clock, self.bus)
+        self.transfers = TransferService(self.db, self.clock, self.wallet, self.messaging)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -114,6 +116,7 @@ def routers() -> list[Router]:
         routes_groups,
         routes_media,
         routes_messaging,
+        routes_wallet,
     )
 
     return [
@@ -122,6 +125,7 @@ def routers() -> list[Router]:
         routes_messaging.router,
         routes_groups.router,
         routes_media.router,
+        routes_wallet.router,
     ]
 
 
@@ -147,7 +151,10 @@ def make_app(container: Container) -> web.Application:
 
     async def lifespan(_app: web.Application) -> AsyncIterator[None]:
         await container.start()
-        loops = [asyncio.create_task(_sweep_idle(container), name="idle-sweeper")]
+        loops = [
+            asyncio.create_task(_sweep_idle(container), name="idle-sweeper"),
+            asyncio.create_task(_sweep_money(container), name="money-sweeper"),
+        ]
         if container.db.dialect == "sqlite":
             loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
         yield
@@ -180,6 +187,19 @@ async def _sweep_idle(container: Container) -> None:
         closed = container.hub.close_idle(3 * interval)
         if closed:
             log.info("closed %d idle connections", closed)
+
+
+async def _sweep_money(container: Container) -> None:
+    """Return what waited too long (transfers not accepted within 24 hours, ...); one loop for
+    every money use case's expiry, on the injected clock."""
+    sweeps = [container.transfers.expire]
+    while True:
+        for sweep in sweeps:
+            try:
+                await sweep()
+            except Exception:
+                log.exception("money sweep %s failed; will retry", sweep.__qualname__)
+        await asyncio.sleep(container.settings.money_sweep_s)
 
 
 async def _index_search(container: Container, interval_s: float = 0.1) -> None:

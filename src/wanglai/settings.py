@@ -33,6 +33,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_media_bytes: int = 20 * 1024 * 1024
     phonebook_max: int = 5000
+    money_sweep_s: int = 30
+    """How often expired money holds (unaccepted transfers, ...) are returned."""
     otp_sends_per_number: int = 3
     otp_sends_per_address: int = 10
     otp_sends_per_prefix: int = 30
@@ -74,6 +76,7 @@ class Settings:
             "max_body_bytes": _int("WANGLAI_MAX_BODY_BYTES", 64 * 1024),
             "max_media_bytes": _int("WANGLAI_MAX_MEDIA_BYTES", 20 * 1024 * 1024),
             "phonebook_max": _int("WANGLAI_PHONEBOOK_MAX", 5000),
+            "money_sweep_s": _int("WANGLAI_MONEY_SWEEP_S", 30),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

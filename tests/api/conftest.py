@@ -16,7 +16,7 @@ from wanglai.bus.local import LocalBus
 from wanglai.domain.clock import ManualClock
 from wanglai.settings import Settings
 
-from ..integration.conftest import RecordingSms
+from ..integration.conftest import Delivered, RecordingSms, World
 
 
 @dataclass
@@ -81,6 +81,10 @@ class Api:
         assert status == 200
         self.users.append(user)
         return user
+
+    async def fund(self, user: User, amount: int) -> None:
+        """Money in the user's wallet, as a bank top-up would put it there."""
+        await World(self.container, self.clock, self.sms, Delivered()).fund(user.id, amount)
 
     async def ws(self, user: User) -> aiohttp.ClientWebSocketResponse:
         ws = await self.http.ws_connect(self.url("/v1/ws"), headers=user.auth)

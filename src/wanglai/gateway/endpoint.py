@@ -27,6 +27,8 @@ class Query:
     kind: type = int
     required: bool = False
     description: str = ""
+    schema: dict[str, Any] | None = None
+    """The parameter's JSON Schema, when more than its type (``kind``) is worth stating."""
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Endpoint:
     auth: bool = True
     tag: str = ""
     query: tuple[Query, ...] = ()
+    headers: tuple[Query, ...] = ()
+    """Request headers the handler reads (``Idempotency-Key``), for the OpenAPI document."""
     errors: tuple[str, ...] = field(default_factory=tuple)
     raw_body: str | None = None
     """A non-JSON request body's media type (uploads); the handler reads it itself."""
@@ -95,6 +99,7 @@ class Router:
         auth: bool = True,
         tag: str = "",
         query: tuple[Query, ...] = (),
+        headers: tuple[Query, ...] = (),
         raw_body: str | None = None,
         raw_response: str | None = None,
         max_body: int | None = None,
@@ -112,6 +117,7 @@ class Router:
                     auth,
                     tag,
                     query,
+                    headers=headers,
                     raw_body=raw_body,
                     raw_response=raw_response,
                     max_body=max_body,
