@@ -29,6 +29,7 @@ from wanglai.services.merchants import MerchantService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.redpackets import RedPacketService
 from wanglai.services.sync import SyncService
+from wanglai.services.transfers import TransferService
 from wanglai.services.wallet import WalletService
 from wanglai.settings import Settings
 from wanglai.store import messages, migrate
@@ -88,6 +89,7 @@ class Container:
             self.db, self.clock, self.wallet, settings.merchant_fee_ppm
         )
         self.funding = FundingService(self.db, self.clock, self.wallet, settings)
+        self.transfers = TransferService(self.db, self.clock, self.wallet, self.messaging)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -127,6 +129,7 @@ def routers() -> list[Router]:
         routes_merchants,
         routes_messaging,
         routes_redpackets,
+        routes_wallet,
     )
 
     return [
@@ -138,6 +141,7 @@ def routers() -> list[Router]:
         routes_redpackets.router,
         routes_merchants.router,
         routes_funding.router,
+        routes_wallet.router,
     ]
 
 
@@ -163,9 +167,11 @@ def make_app(container: Container) -> web.Application:
 
     async def lifespan(_app: web.Application) -> AsyncIterator[None]:
         await container.start()
-        loops = [asyncio.create_task(_sweep_idle(container), name="idle-sweeper")]
-        loops.append(asyncio.create_task(_expire_redpackets(container), name="redpacket-expiry"))
-        loops.append(asyncio.create_task(_reconcile_funding(container), name="funding-reconciler"))
+        loops = [
+            asyncio.create_task(_sweep_idle(container), name="idle-sweeper"),
+            asyncio.create_task(_sweep_money(container), name="money-sweeper"),
+            asyncio.create_task(_reconcile_funding(container), name="funding-reconciler"),
+        ]
         if container.db.dialect == "sqlite":
             loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
         yield
@@ -212,6 +218,20 @@ async def _reconcile_funding(container: Container) -> None:
             log.exception("funding reconciliation failed; will retry")
 
 
+async def _sweep_money(container: Container) -> None:
+    """Return what waited too long (transfers not accepted within 24 hours, red packets not
+    fully claimed within 24 hours); one loop for
+    every money use case's expiry, on the injected clock."""
+    sweeps = [container.transfers.expire, container.redpackets.expire]
+    while True:
+        for sweep in sweeps:
+            try:
+                await sweep()
+            except Exception:
+                log.exception("money sweep %s failed; will retry", sweep.__qualname__)
+        await asyncio.sleep(container.settings.money_sweep_s)
+
+
 async def _index_search(container: Container, interval_s: float = 0.1) -> None:
     """Keep SQLite's search index caught up, in bulk; search covers the unindexed tail itself."""
     while True:
@@ -220,16 +240,6 @@ async def _index_search(container: Container, interval_s: float = 0.1) -> None:
                 pass
         except Exception:
             log.exception("search indexing failed; will retry")
-        await asyncio.sleep(interval_s)
-
-
-async def _expire_redpackets(container: Container, interval_s: float = 30.0) -> None:
-    """Return what nobody claimed of expired red packets to their senders."""
-    while True:
-        try:
-            await container.redpackets.expire()
-        except Exception:
-            log.exception("red packet expiry failed; will retry")
         await asyncio.sleep(interval_s)
 
 

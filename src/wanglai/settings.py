@@ -33,6 +33,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_media_bytes: int = 20 * 1024 * 1024
     phonebook_max: int = 5000
+    money_sweep_s: int = 30
+    """How often expired money holds (unaccepted transfers, ...) are returned."""
     otp_sends_per_number: int = 3
     otp_sends_per_address: int = 10
     otp_sends_per_prefix: int = 30
@@ -102,6 +104,7 @@ class Settings:
             "partner_timeout_s": float(env.get("WANGLAI_PARTNER_TIMEOUT_S") or 10.0),
             "reconcile_interval_s": float(env.get("WANGLAI_RECONCILE_INTERVAL_S") or 60.0),
             "reconcile_after_s": float(env.get("WANGLAI_RECONCILE_AFTER_S") or 300.0),
+            "money_sweep_s": _int("WANGLAI_MONEY_SWEEP_S", 30),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

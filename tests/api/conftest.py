@@ -92,9 +92,10 @@ class Api:
         self.users.append(user)
         return user
 
-    async def fund(self, user_id: int, amount: int, pin_free: int = 0) -> None:
+    async def fund(self, user: User | int, amount: int, pin_free: int = 0) -> None:
         """Money in a user's wallet as a bank top-up would put it (straight into the ledger),
         and optionally a PIN-free amount so that payments up to it need no PIN."""
+        user_id = user if isinstance(user, int) else user.id
         wallet = self.container.wallet
         bank = wallet.system_account(ledger.BANK_CLEARING)
 

@@ -50,6 +50,7 @@ async def snapshot(api: Api, people: list[User], convs: list[int], merchant: int
         state.append(await api.call("GET", "/v1/friends", person))
         state.append(await api.call("GET", "/v1/devices", person))
         state.append((await api.container.wallet.balance(person.id)).balance)
+        state.append(await api.call("GET", "/v1/wallet", person))
     for conv in convs:
         state.append(await api.call("GET", f"/v1/conversations/{conv}/messages", people[0]))
     state.append(await api.call("GET", f"/v1/groups/{convs[1]}", people[0]))
@@ -113,6 +114,16 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
         if order["state"] != "pending":
             break
         await asyncio.sleep(0.01)
+    await api.fund(alice, 1_000)
+    await api.call("PUT", "/v1/wallet/pin", alice, json={"pin": "246810"})
+    status, transfer = await api.call(
+        "POST",
+        "/v1/wallet/transfers",
+        alice,
+        json={"to": bob.id, "amount": 100, "pin": "246810"},
+        headers={"Idempotency-Key": "t1"},
+    )
+    assert status == 201, transfer
     ids = {
         "order_id": topup["id"],
         "seq": 1,
@@ -122,6 +133,7 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
         "code_id": shop["code_id"],
         "payment_id": shop["payment_id"],
         "token": shop["token"],
+        "transfer_id": transfer["id"],
     }
     convs = [direct["id"], group["id"]]
     before = await snapshot(api, [alice, bob, carol], convs, shop["merchant_id"])
@@ -148,7 +160,9 @@ async def test_strangers_get_nothing_from_any_endpoint(api: Api) -> None:
                             body[key] = eve.id
                     if "user_ids" in body:
                         body["user_ids"] = [eve.id]
-                status, answer = await api.call(ep.method, path, eve, json=body)
+                # eve's own idempotency key: without it, a money route could stop at 400
+                headers = {"Idempotency-Key": f"eve-{tried}"}
+                status, answer = await api.call(ep.method, path, eve, json=body, headers=headers)
                 tried += 1
                 assert status in (403, 404), (ep.method, path, status, answer)
     assert tried >= 30

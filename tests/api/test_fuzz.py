@@ -276,6 +276,18 @@ async def make_target(api: Api) -> Target:
         headers={"Idempotency-Key": "seed"},
     )
     assert status == 201, order
+    # A transfer to the caller, for /v1/wallet/transfers/{transfer_id} (accept, decline).
+    await api.fund(friend, 1_000)
+    status, _ = await api.call("PUT", "/v1/wallet/pin", friend, json={"pin": "246810"})
+    assert status == 200
+    status, transfer = await api.call(
+        "POST",
+        "/v1/wallet/transfers",
+        friend,
+        json={"to": me.id, "amount": 100, "pin": "246810"},
+        headers={"Idempotency-Key": "seed"},
+    )
+    assert status == 201, transfer
     # A second device of the caller's, for DELETE /v1/devices/{device_id}.
     await api.call("POST", "/v1/auth/code", json={"phone": me.phone})
     status, second = await api.call(
@@ -307,6 +319,7 @@ async def make_target(api: Api) -> Target:
         "hash": media["hash"],
         "device_id": second["device_id"],
         "order_id": order["id"],
+        "transfer_id": transfer["id"],
     }
     return Target(me, path, [friend.id, stranger.id, me.id], [msg["seq"]])
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wanglai.domain.errors import Invalid
+from wanglai.domain.money import display
 from wanglai.domain.phone import normalise
 from wanglai.settings import Settings
 from wanglai.store import accounts
@@ -33,10 +34,10 @@ T = TypeVar("T")
 admin_app = typer.Typer(no_args_is_help=True, help="Users, devices and counts of an installation.")
 users_app = typer.Typer(no_args_is_help=True, help="Look up users.")
 devices_app = typer.Typer(no_args_is_help=True, help="Manage device sessions.")
+wallet_app = typer.Typer(no_args_is_help=True, help="Users' wallets.")
 admin_app.add_typer(users_app, name="users")
 admin_app.add_typer(devices_app, name="devices")
 ledger_app = typer.Typer(no_args_is_help=True, help="Audit the ledger.")
-wallet_app = typer.Typer(no_args_is_help=True, help="Operator corrections to wallets.")
 admin_app.add_typer(ledger_app, name="ledger")
 admin_app.add_typer(wallet_app, name="wallet")
 
@@ -341,3 +342,39 @@ def settlement(
         return
     out.write_text(text, encoding="utf-8", newline="")
     console.print(f"Wrote the settlement of {day} to {out}.")
+
+
+@wallet_app.command("verify")
+def wallet_verify(
+    phone: str = typer.Argument(..., help="The owner's phone number (+86...)"),
+    undo: bool = typer.Option(False, "--undo", help="Withdraw the verification"),
+) -> None:
+    """Record that a wallet owner's real name was verified (higher payment limits)."""
+    from wanglai.bus.local import LocalBus
+    from wanglai.domain.clock import SystemClock
+    from wanglai.services.wallet import WalletService
+
+    settings = Settings.from_env()
+    try:
+        number = normalise(phone, settings.default_region)
+    except Invalid as exc:
+        raise _fail(exc.message) from None
+
+    async def work(db: Database) -> tuple[int, int, int] | None:
+        row = await db.read(accounts.user_by_phone, number)
+        if row is None:
+            return None
+        view = await WalletService(db, SystemClock(), LocalBus()).set_verified(
+            int(row[0]), not undo
+        )
+        return int(row[0]), view.limits["per_payment"], view.limits["daily"]
+
+    done = _run(work)
+    if done is None:
+        raise _fail(f"No user {number}.")
+    user_id, per_payment, daily = done
+    state = "no longer verified" if undo else "verified"
+    console.print(
+        f"User {user_id} ({number}) is {state}: at most {display(per_payment)} a payment,"
+        f" {display(daily)} a day."
+    )

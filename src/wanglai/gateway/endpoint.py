@@ -14,6 +14,7 @@ import msgspec
 from aiohttp import web
 
 from wanglai.domain.errors import Invalid, NotFound, TooLarge
+from wanglai.domain.idempotency import MAX_KEY
 from wanglai.services.accounts import Session
 
 APP_KEY: web.AppKey[Any] = web.AppKey("wanglai", object)
@@ -27,6 +28,18 @@ class Query:
     kind: type = int
     required: bool = False
     description: str = ""
+    schema: dict[str, Any] | None = None
+    """The parameter's JSON Schema, when more than its type (``kind``) is worth stating."""
+
+
+IDEMPOTENCY_KEY = Query(
+    "Idempotency-Key",
+    str,
+    required=True,
+    description="A unique string per payment (1-64 printable ASCII), sent again on retries:"
+    " a retry gets the first answer; the same key with another request is refused (409).",
+    schema={"type": "string", "pattern": f"^[!-~]{{1,{MAX_KEY}}}$"},
+)
 
 
 @dataclass
@@ -48,6 +61,11 @@ class Ctx:
         if not -(2**62) <= value <= 2**62:
             raise Invalid("invalid_" + name, f"'{name}' is out of range.")
         return value
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """The request's ``Idempotency-Key`` header (checked by the use case)."""
+        return self.request.headers.get(IDEMPOTENCY_KEY.name)
 
     def match_int(self, name: str) -> int:
         raw = self.request.match_info[name]
@@ -71,6 +89,8 @@ class Endpoint:
     auth: bool = True
     tag: str = ""
     query: tuple[Query, ...] = ()
+    headers: tuple[Query, ...] = ()
+    """Request headers the handler reads (``Idempotency-Key``), for the OpenAPI document."""
     errors: tuple[str, ...] = field(default_factory=tuple)
     raw_body: str | None = None
     """A non-JSON request body's media type (uploads); the handler reads it itself."""
@@ -80,7 +100,7 @@ class Endpoint:
     signed: bool = False
     """No session: the handler checks a partner's HMAC signature instead (a 401 if wrong)."""
     idempotent: bool = False
-    """Moves money: takes a required ``Idempotency-Key`` header (documented in OpenAPI)."""
+    """Moves money: takes a required ``Idempotency-Key`` header (``Ctx.idempotency_key``)."""
 
 
 class Router:
@@ -99,6 +119,7 @@ class Router:
         auth: bool = True,
         tag: str = "",
         query: tuple[Query, ...] = (),
+        headers: tuple[Query, ...] = (),
         raw_body: str | None = None,
         raw_response: str | None = None,
         max_body: int | None = None,
@@ -118,6 +139,7 @@ class Router:
                     auth,
                     tag,
                     query,
+                    headers=(*headers, IDEMPOTENCY_KEY) if idempotent else headers,
                     raw_body=raw_body,
                     raw_response=raw_response,
                     max_body=max_body,

@@ -91,31 +91,17 @@ def _operation(ep: Endpoint, by_type: dict[Any, Any]) -> dict[str, Any]:
         }
         for name in _path_params(ep.path)
     ]
-    if ep.idempotent:
-        params.append(
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": True,
-                "description": "A unique key per payment, sent again on retries",
-                "schema": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 64,
-                    "pattern": "^[!-~]+$",
-                },
-            }
-        )
-    for q in ep.query:
-        params.append(
-            {
-                "name": q.name,
-                "in": "query",
-                "required": q.required,
-                "description": q.description,
-                "schema": {"type": _TYPE_NAMES.get(q.kind, "string")},
-            }
-        )
+    for where, declared in (("query", ep.query), ("header", ep.headers)):
+        for q in declared:
+            params.append(
+                {
+                    "name": q.name,
+                    "in": where,
+                    "required": q.required,
+                    "description": q.description,
+                    "schema": q.schema or {"type": _TYPE_NAMES.get(q.kind, "string")},
+                }
+            )
     if params:
         op["parameters"] = params
     if ep.body is not None:

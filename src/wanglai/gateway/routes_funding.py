@@ -37,10 +37,6 @@ class WithdrawRequest(msgspec.Struct, forbid_unknown_fields=True):
     pin: Annotated[str, msgspec.Meta(max_length=12)] | None = None
 
 
-def _key(ctx: Ctx) -> str | None:
-    return ctx.request.headers.get("Idempotency-Key")
-
-
 @router.route(
     "POST",
     "/v1/wallet/topups",
@@ -53,7 +49,7 @@ def _key(ctx: Ctx) -> str | None:
 )
 async def topup(ctx: Ctx, body: TopupRequest) -> FundingView:
     return await ctx.app.funding.topup(  # type: ignore[no-any-return]
-        ctx.session.user_id, _key(ctx), body.channel, body.amount, body.card
+        ctx.session.user_id, ctx.idempotency_key, body.channel, body.amount, body.card
     )
 
 
@@ -69,7 +65,7 @@ async def topup(ctx: Ctx, body: TopupRequest) -> FundingView:
 )
 async def withdraw(ctx: Ctx, body: WithdrawRequest) -> FundingView:
     return await ctx.app.funding.withdraw(  # type: ignore[no-any-return]
-        ctx.session.user_id, _key(ctx), body.amount, body.account, body.pin
+        ctx.session.user_id, ctx.idempotency_key, body.amount, body.account, body.pin
     )
 
 

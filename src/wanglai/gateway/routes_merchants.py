@@ -21,8 +21,6 @@ from wanglai.services.merchants import (
 
 router = Router()
 
-IDEMPOTENCY_KEY = "Idempotency-Key"
-
 
 @router.route(
     "POST",
@@ -125,11 +123,12 @@ async def merchant_statement(ctx: Ctx) -> MerchantStatement:
     response=RefundView,
     status=201,
     tag="merchants",
+    idempotent=True,
 )
 async def refund(ctx: Ctx, body: RefundRequest) -> RefundView:
     return await ctx.app.merchants.refund(  # type: ignore[no-any-return]
         ctx.session.user_id,
-        ctx.request.headers.get(IDEMPOTENCY_KEY),
+        ctx.idempotency_key,
         ctx.match_int("merchant_id"),
         ctx.match_int("payment_id"),
         body.amount,
@@ -157,11 +156,12 @@ async def show_code(ctx: Ctx) -> PayCodeView:
     response=PaymentView,
     status=201,
     tag="merchants",
+    idempotent=True,
 )
 async def pay(ctx: Ctx, body: PayRequest) -> PaymentView:
     return await ctx.app.merchants.pay(  # type: ignore[no-any-return]
         ctx.session.user_id,
-        ctx.request.headers.get(IDEMPOTENCY_KEY),
+        ctx.idempotency_key,
         body.code,
         body.amount,
         body.pin,

@@ -32,11 +32,12 @@ class RedPacketSend(msgspec.Struct, forbid_unknown_fields=True):
     response=PacketView,
     status=201,
     tag="wallet",
+    idempotent=True,
 )
 async def send(ctx: Ctx, body: RedPacketSend) -> PacketView:
     return await ctx.app.redpackets.send(  # type: ignore[no-any-return]
         ctx.session.user_id,
-        ctx.request.headers.get("Idempotency-Key"),
+        ctx.idempotency_key,
         body.conv,
         body.kind,
         body.amount,
