@@ -87,6 +87,9 @@ def test_recall_and_edit_rules() -> None:
     editing.check_recall(2, "admin", 1, t - 10**9, False, t)
     with pytest.raises(Invalid):
         editing.check_recall(1, "owner", 1, t, True, t)
+    for kind in ("transfer", "redpacket"):
+        with pytest.raises(Forbidden, match="cannot be recalled"):
+            editing.check_recall(1, "owner", 1, t, False, t, kind)
     editing.check_edit(1, 1, "text", t, False, t + 86_400_000)
     with pytest.raises(Gone):
         editing.check_edit(1, 1, "text", t, False, t + 86_400_001)

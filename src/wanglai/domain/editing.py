@@ -6,6 +6,8 @@ from wanglai.domain.errors import Forbidden, Gone, Invalid
 from wanglai.domain.policy import is_admin
 
 RECALL_WINDOW_MS = 2 * 60_000
+MONEY_KINDS = ("transfer", "redpacket")
+"""Cards of money that moved: the money does not come back with the card, so they stay."""
 EDIT_WINDOW_MS = 24 * 60 * 60_000
 
 
@@ -16,8 +18,12 @@ def check_recall(
     sent_ms: int,
     recalled: bool,
     now_ms: int,
+    kind: str = "text",
 ) -> None:
-    """Senders recall within 2 minutes; group owners and admins recall anything, any time."""
+    """Senders recall within 2 minutes; group owners and admins recall anything, any time;
+    nobody recalls the card of a transfer or a red packet."""
+    if kind in MONEY_KINDS:
+        raise Forbidden("cannot_recall_payment", "Transfers and red packets cannot be recalled.")
     if recalled:
         raise Invalid("already_recalled", "This message was already recalled.")
     if is_admin(actor_role):

@@ -214,7 +214,13 @@ class MessagingService:
 
         def authorize(message: Row, role: str | None) -> None:
             editing.check_recall(
-                user_id, role, int(message[2]), int(message[7]), message[9] is not None, now
+                user_id,
+                role,
+                int(message[2]),
+                int(message[7]),
+                message[9] is not None,
+                now,
+                str(message[4]),
             )
 
         appended = await self.db.write(
