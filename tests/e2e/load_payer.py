@@ -3,7 +3,7 @@
 Usage: python load_payer.py BASE_URL PLAN_JSON LOG
 PLAN_JSON lists payers ``{"id", "token", "to", "to_token"}``. Each payer sends transfers to
 ``to`` (idempotency key ``u<id>-<n>``), and the receiver accepts every other one. A line goes to
-LOG (flushed) only after the server answered 200, so every line is something it promised:
+LOG (flushed) only after the server answered 2xx, so every line is something it promised:
 ``T <payer> <key> <transfer id> <amount>`` for a transfer, ``A <transfer id>`` for an accept.
 """
 
@@ -31,7 +31,7 @@ async def payer(http: aiohttp.ClientSession, base: str, me: dict[str, Any], log:
             json={"to": me["to"], "amount": amount, "note": "crash"},
             headers={**auth, "Idempotency-Key": key},
         ) as r:
-            if r.status != 200:
+            if r.status not in (200, 201):
                 await asyncio.sleep(0.01)
                 continue
             body = await r.json()
@@ -42,7 +42,7 @@ async def payer(http: aiohttp.ClientSession, base: str, me: dict[str, Any], log:
                 f"{base}/v1/wallet/transfers/{body['id']}/accept",
                 headers={**receiver, "Idempotency-Key": f"accept-{body['id']}"},
             ) as r:
-                if r.status == 200:
+                if r.status in (200, 201):
                     log.write(f"A {body['id']}\n")
                     log.flush()
 

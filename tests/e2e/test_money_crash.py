@@ -103,7 +103,7 @@ async def test_kill_9_during_transfers_loses_nothing_and_doubles_nothing(
         lines = [line.split() for line in log_path.read_text().splitlines()]
         made = [x for x in lines if x[0] == "T"]
         accepted = {int(x[1]) for x in lines if x[0] == "A"}
-        assert len(made) >= 200, "the load did not get going before the kill"
+        assert len(made) >= 200, "the load did not get going: " + server.log()[-3000:]
 
         server.start()
         check = admin(server, "ledger", "check")
@@ -130,7 +130,7 @@ async def test_kill_9_during_transfers_loses_nothing_and_doubles_nothing(
                 {"to": to[uid], "amount": int(amount), "note": "crash"},
                 key,
             )
-            assert status == 200 and again["id"] == int(transfer_id), again
+            assert status in (200, 201) and again["id"] == int(transfer_id), again
 
         # money is conserved: what was credited is all still in the wallets
         total = 0

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import random
 import re
 import sqlite3
 import threading
@@ -489,7 +490,7 @@ class PostgresDatabase(Database):
 
     dialect = "postgresql"
 
-    def __init__(self, dsn: str, max_batch: int = 500, writers: int = 2, pool_size: int = 8):
+    def __init__(self, dsn: str, max_batch: int = 500, writers: int = 1, pool_size: int = 8):
         super().__init__()
         self.dsn = dsn
         self.max_batch = max_batch
@@ -561,13 +562,31 @@ class PostgresDatabase(Database):
             pass
         outcomes: list[tuple[_Job[Any], bool, Any]] = []
         for job in batch:
-            try:
-                async with conn.transaction():
-                    value = await _run_pg(conn, job.fn, job.args)
-                outcomes.append((job, True, value))
-            except Exception as exc:
-                outcomes.append((job, False, exc))
+            for attempt in range(_PG_ATTEMPTS):
+                try:
+                    async with conn.transaction():
+                        value = await _run_pg(conn, job.fn, job.args)
+                    outcomes.append((job, True, value))
+                    break
+                except Exception as exc:
+                    if attempt + 1 < _PG_ATTEMPTS and _retryable(exc):
+                        # The other writer (or process) holds rows this job needs in another
+                        # order, or made the row this job was about to make: the transaction
+                        # was rolled back, so running it again is safe and sees their commit.
+                        await asyncio.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
+                        continue
+                    outcomes.append((job, False, exc))
+                    break
         return outcomes
+
+
+_PG_ATTEMPTS = 5
+_RETRYABLE = {"40P01", "40001", "23505"}
+"""deadlock_detected, serialization_failure, unique_violation."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return getattr(exc, "sqlstate", None) in _RETRYABLE
 
 
 def connect(url: str, write_process: bool = False) -> Database:
