@@ -506,3 +506,17 @@ def test_admin_verifies_a_wallet_owner(tmp_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 1 and "No user" in result.output
     result = runner.invoke(admin_app, ["wallet", "verify", "not-a-phone"])
     assert result.exit_code == 1
+
+
+async def test_the_fifth_wrong_current_pin_locks_payments(world: World) -> None:
+    alice, bob = await friends(world, 5_000)
+    for _ in range(4):
+        with pytest.raises(Forbidden) as wrong:
+            await wallet(world).set_pin(alice, "975310", current="000001")
+        assert wrong.value.code == "wrong_pin"
+    with pytest.raises(RateLimited) as locked:
+        await wallet(world).set_pin(alice, "975310", current="000001")
+    assert locked.value.code == "payments_locked"
+    with pytest.raises(RateLimited):
+        await send(world, alice, bob, 100, pin=PIN)
+    assert await balance(world, alice) == (5_000, 5_000)

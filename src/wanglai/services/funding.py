@@ -19,7 +19,7 @@ from wanglai.domain import funding as rules
 from wanglai.domain import money
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Conflict, Invalid, NotFound, Unavailable, WanglaiError
-from wanglai.domain.idempotency import fingerprint
+from wanglai.domain.idempotency import check_key, fingerprint
 from wanglai.partners import signing
 from wanglai.partners.bank import BankClient
 from wanglai.partners.http import Outcome, PartnerError, PartnerHttp, Refused, TimedOut
@@ -152,6 +152,7 @@ class FundingService:
         self, user_id: int, key: object, amount: object, account: object, pin: str | None
     ) -> FundingView:
         """Reserve ``amount`` at once and ask the bank to pay it out to ``account``."""
+        check_key(key)  # before the PIN: a request that cannot go through costs no PIN try
         value, currency = self.wallet.check_amount(amount, None)
         number = rules.check_account(account)
         await self.wallet.authorize(user_id, value, pin)

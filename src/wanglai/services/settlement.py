@@ -3,7 +3,7 @@ accounts on one China-time day (top-ups in, withdrawals out) and each merchant's
 
 The file is deterministic (the same day and data give the same bytes), amounts are integer fen
 with a display column beside each, and each section ends with its totals. The format is
-described in ``docs/parts/merchants.md``.
+described in ``docs/operations.md`` (Daily settlement export).
 """
 
 from __future__ import annotations

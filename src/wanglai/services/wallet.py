@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import msgspec
 from argon2 import PasswordHasher
@@ -137,12 +137,17 @@ class WalletService:
         if pin is None or pin == "":
             raise Invalid("pin_required", "This payment needs your 6-digit payment PIN.")
         if not await self._pin_matches(found.pin_hash, pin):
-            failures = await self.db.write(store.pin_failed, user_id, now, self.pin_policy)
-            if failures == 0:
-                pin_rules.check_unlocked(now + self.pin_policy.lock_ms, now)
-            raise pin_rules.wrong_pin(failures, self.pin_policy)
+            await self._count_wrong_pin(user_id, now)
         if found.pin_failures:
             await self.db.write(store.pin_passed, user_id)
+
+    async def _count_wrong_pin(self, user_id: int, now: int) -> NoReturn:
+        """Count a wrong PIN and refuse: ``wrong_pin`` with the tries left, or
+        ``payments_locked`` when this try was the last one."""
+        failures = await self.db.write(store.pin_failed, user_id, now, self.pin_policy)
+        if failures == 0:
+            pin_rules.check_unlocked(now + self.pin_policy.lock_ms, now)
+        raise pin_rules.wrong_pin(failures, self.pin_policy)
 
     async def _pin_matches(self, pin_hash: str, pin: str) -> bool:
         def check() -> bool:
@@ -250,8 +255,7 @@ class WalletService:
             if not isinstance(current, str) or not current:
                 raise Invalid("pin_required", "Give your current PIN to change it.")
             if not await self._pin_matches(found.pin_hash, current):
-                failures = await self.db.write(store.pin_failed, user_id, now, self.pin_policy)
-                raise pin_rules.wrong_pin(failures, self.pin_policy)
+                await self._count_wrong_pin(user_id, now)
         pin_hash = await asyncio.to_thread(self.hasher.hash, new_pin)
         await self.db.write(store.set_pin, user_id, pin_hash, self.currency, now)
 
