@@ -21,7 +21,7 @@ from wanglai.domain.ledger import InsufficientFunds
 from wanglai.services.transfers import ChatTransferView, TransferService
 from wanglai.services.wallet import WalletService
 from wanglai.settings import Settings
-from wanglai.store import accounts
+from wanglai.store import accounts, events
 from wanglai.store import transfers as transfer_store
 
 from ..conftest import run_async
@@ -520,3 +520,31 @@ async def test_the_fifth_wrong_current_pin_locks_payments(world: World) -> None:
     with pytest.raises(RateLimited):
         await send(world, alice, bob, 100, pin=PIN)
     assert await balance(world, alice) == (5_000, 5_000)
+
+
+async def test_concurrent_retries_and_transfers_in_one_batch(world: World) -> None:
+    """Sends that arrive together are made in one set-wise batch: retries of one key (even in
+    the same batch) make one transfer, a reused key with another body is refused, an overdraft
+    refuses only itself, and every event seq stays unique and gapless."""
+    alice, bob = await friends(world, 1_000)
+    carol = await payer(world, 1_000)
+    await world.befriend(carol, bob)
+    calls = [send(world, alice, bob, 100, key="same") for _ in range(5)]
+    calls.append(send(world, alice, bob, 200, key="same"))  # same key, another body
+    calls += [send(world, alice, bob, 300) for _ in range(4)]  # 1,000 - 100: three fit
+    calls += [send(world, carol, bob, 50) for _ in range(3)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    retried = outcomes[:5]
+    assert all(isinstance(o, ChatTransferView) for o in retried), retried
+    assert len({o.id for o in retried}) == 1  # type: ignore[union-attr]
+    assert getattr(outcomes[5], "code", None) == "idempotency_key_reused"
+    overdraft = outcomes[6:10]
+    assert sum(isinstance(o, ChatTransferView) for o in overdraft) == 3
+    assert [getattr(o, "code", None) for o in overdraft].count("insufficient_funds") == 1
+    assert all(isinstance(o, ChatTransferView) for o in outcomes[10:])
+    assert await balance(world, alice) == (1_000, 0)
+    assert await balance(world, carol) == (1_000, 850)
+    for user in (alice, bob, carol):
+        rows = await world.container.db.read(events.since, user, 0, 10_000)
+        seqs = [int(r[0]) for r in rows]
+        assert seqs == list(range(1, len(seqs) + 1))

@@ -150,6 +150,12 @@ class Book:
             self.touched, self.resolved = touched, resolved
             raise
 
+    def check_funds(self, account_id: int, amount: int) -> None:
+        """Refuse a debit of ``amount`` that a limited account cannot cover."""
+        debit = self._account(account_id)
+        if debit.flags & DEBITS_LIMITED and amount > debit.available:
+            raise InsufficientFunds()
+
     # ------------------------------------------------------------------ internals
 
     def _account(self, account_id: int) -> Account:
@@ -177,8 +183,7 @@ class Book:
             if request.timeout_ms <= 0:
                 raise Invalid("invalid_timeout", "A timeout is a positive number of ms.")
             expires = now_ms + request.timeout_ms
-        if debit.flags & DEBITS_LIMITED and amount > debit.available:
-            raise InsufficientFunds()
+        self.check_funds(debit.id, amount)
         if credit.flags & CREDITS_LIMITED and (
             credit.credits_posted + credit.credits_pending + amount > credit.debits_posted
         ):

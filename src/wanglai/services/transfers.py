@@ -107,30 +107,28 @@ class TransferService:
         receiver = _user_id(to)
         rules.check_payee(user_id, receiver)
         text = rules.check_note(note)
-        check_key(key)
+        idem_key = check_key(key)
         await self.wallet.authorize(user_id, value, pin)
-        now = self.clock.now_ms()
-        made: list[Made] = []
-
-        def run() -> Op[tuple[ChatTransferView, Sent]]:
-            result = yield from store.create(
-                user_id, receiver, value, code, text, now, self.wallet.limits
-            )
-            made[:] = [result]
-            return transfer_view(result.transfer), result.sent
-
-        view = await self.wallet.once(
+        item = store.Send(
             user_id,
-            key,
+            receiver,
+            value,
+            code,
+            text,
+            self.clock.now_ms(),
+            self.wallet.limits,
+            idem_key,
             fingerprint("chat_transfer", receiver, value, code, text),
-            run,
-            ChatTransferView,
         )
-        # The card's event comes after the movement events in both logs (see store.create);
-        # a retry answered from the idempotency record pushes nothing.
-        if made and made[0].card is not None:
-            self.messaging.publish("message", made[0].card)
-        return view
+        done = await self.db.write(store.create, item)
+        if isinstance(done, store.Replayed):
+            # a retry is answered from the idempotency record and pushes nothing
+            return transfer_view(done.transfer)
+        self.wallet.publish(done.sent)
+        # the card's event comes after the movement events in both logs
+        if done.card is not None:
+            self.messaging.publish("message", done.card)
+        return transfer_view(done.transfer)
 
     async def get(self, user_id: int, transfer_id: int) -> ChatTransferView:
         found = await self.db.read(store.get, transfer_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from wanglai.domain.policy import PeerFacts
 from wanglai.store import events
@@ -73,6 +73,23 @@ def members(conv_id: int) -> Op[list[Row]]:
 def member_ids(conv_id: int) -> Op[list[int]]:
     rows = yield from all_rows("SELECT user_id FROM members WHERE conv_id = ?", conv_id)
     return [int(r[0]) for r in rows]
+
+
+def open_directs(pairs: Sequence[tuple[int, int]], now_ms: int) -> Op[dict[tuple[int, int], int]]:
+    """``open_direct`` for many pairs: the conversation id of each pair, created if missing
+    (found with one query; only new ones are made one by one)."""
+    keys = {pair: direct_key(*pair) for pair in pairs}
+    rows = yield from all_rows(
+        "SELECT direct_key, id FROM conversations WHERE direct_key = ANY(?)",
+        Values(sorted(set(keys.values()))),
+    )
+    by_key = {str(r[0]): int(r[1]) for r in rows}
+    out: dict[tuple[int, int], int] = {}
+    for pair, key in keys.items():
+        if key not in by_key:
+            by_key[key], _created = yield from open_direct(pair[0], pair[1], now_ms)
+        out[pair] = by_key[key]
+    return out
 
 
 def peer_facts(pairs: set[tuple[int, int]]) -> Op[dict[tuple[int, int], PeerFacts]]:

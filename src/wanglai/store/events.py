@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from wanglai.store import sequences
 from wanglai.store.sql import Op, Row, Values, all_rows, many, scalar
 
 _encode = msgspec.json.Encoder().encode
@@ -63,6 +64,52 @@ def notify(notices: Sequence[Notice], now_ms: int) -> Op[Sent]:
         )
         sent.append((notice, deliveries))
     return sent
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One event for the logs of ``user_ids`` (``ref``: the message seq of a message event)."""
+
+    user_ids: Sequence[int]
+    kind: str
+    conv_id: int | None
+    ref: int | None
+    payload: str | None
+
+
+def append_many(specs: Sequence[Spec], now_ms: int) -> Op[list[list[tuple[int, int]]]]:
+    """Like ``append`` for many events at once: each user's sequence numbers for all of them
+    are taken together (rows locked in id order on PostgreSQL) and the events written in one
+    ``executemany``, in the order given. Returns each spec's (user_id, seq) deliveries."""
+    counts: dict[int, int] = {}
+    for spec in specs:
+        for uid in set(spec.user_ids):
+            counts[uid] = counts.get(uid, 0) + 1
+    seqs = (yield from sequences.take("users", counts)) if counts else {}
+    out: list[list[tuple[int, int]]] = []
+    rows: list[tuple[object, ...]] = []
+    for spec in specs:
+        deliveries = []
+        for uid in sorted(set(spec.user_ids)):
+            if uid not in seqs:
+                continue
+            seqs[uid] += 1
+            deliveries.append((uid, seqs[uid]))
+            rows.append((uid, seqs[uid], spec.kind, spec.conv_id, spec.ref, spec.payload, now_ms))
+        out.append(deliveries)
+    yield from many(
+        "INSERT INTO events (user_id, seq, kind, conv_id, ref, payload, created_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    return out
+
+
+def notify_many(notices: Sequence[Notice], now_ms: int) -> Op[Sent]:
+    """``notify`` set-wise (see ``append_many``)."""
+    specs = [Spec(n.user_ids, n.kind, n.conv_id, None, _encode(n.data).decode()) for n in notices]
+    deliveries = yield from append_many(specs, now_ms)
+    return list(zip(notices, deliveries, strict=True))
 
 
 def head(user_id: int) -> Op[int]:

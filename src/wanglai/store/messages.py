@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from wanglai.domain.errors import NotFound, WanglaiError
 from wanglai.domain.policy import SendFacts
-from wanglai.store import events
+from wanglai.store import events, sequences
 from wanglai.store.conversations import peer_facts
 from wanglai.store.sql import (
     Op,
@@ -129,7 +129,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         found_replies = {(int(r[0]), int(r[1])) for r in rows}
     # 3. decide each message in order, numbering the accepted ones (a reply may point at a
     #    message earlier in this same batch)
-    conv_before = yield from _read_seqs("conversations", [c for c in conv_ids if c in kinds])
+    conv_before = yield from sequences.read("conversations", [c for c in conv_ids if c in kinds])
     conv_seq = dict(conv_before)
     assigned: dict[int, int] = {}
     accepted: list[int] = []
@@ -165,14 +165,14 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         found_replies.add((it.conv_id, conv_seq[it.conv_id]))
     if accepted:
         # 4. sequence numbers: conversations, then every member's log
-        yield from _write_seqs(
+        yield from sequences.write(
             "conversations", {c: n for c, n in conv_seq.items() if n != conv_before[c]}
         )
         per_user: dict[int, int] = {}
         for index in accepted:
             for user_id in roles[items[index].conv_id]:
                 per_user[user_id] = per_user.get(user_id, 0) + 1
-        user_seq = yield from _take_seqs("users", per_user)
+        user_seq = yield from sequences.take("users", per_user)
         message_rows: list[tuple[object, ...]] = []
         event_rows: list[tuple[object, ...]] = []
         media_rows: dict[tuple[str, int], int] = {}
@@ -238,29 +238,6 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
 
 
 batched(append, append_many)
-
-
-def _read_seqs(table: str, ids: list[int]) -> Op[dict[int, int]]:
-    """The sequence counters of these rows, locked until commit on PostgreSQL (in id order)."""
-    rows = yield from all_rows(
-        f"SELECT id, seq FROM {table} WHERE id = ANY(?)",
-        Values(sorted(ids)),
-        pg_sql=f"SELECT id, seq FROM {table} WHERE id = ANY(?) ORDER BY id FOR UPDATE",
-    )
-    return {int(r[0]): int(r[1]) for r in rows}
-
-
-def _write_seqs(table: str, values: dict[int, int]) -> Op[None]:
-    yield from many(
-        f"UPDATE {table} SET seq = ? WHERE id = ?", [(values[i], i) for i in sorted(values)]
-    )
-
-
-def _take_seqs(table: str, counts: dict[int, int]) -> Op[dict[int, int]]:
-    """Reserve ``counts[id]`` sequence numbers on each row; returns each row's seq before."""
-    before = yield from _read_seqs(table, list(counts))
-    yield from _write_seqs(table, {i: before[i] + counts[i] for i in before})
-    return before
 
 
 def append_system(conv_id: int, body: str, now_ms: int) -> Op[Appended]:

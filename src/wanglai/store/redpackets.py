@@ -10,8 +10,6 @@ locks them the same way, so a claim and the refund never both take the same mone
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -322,7 +320,7 @@ def claim_many(items: list[ClaimRequest]) -> Op[list[Claimed | WanglaiError]]:
         }
         notices = [Notice([item.user_id, row.sender_id], CLAIMED, data, row.conv_id)]
         per_claim.append(notices + wallet.movement_notices(loaded, [t]))
-    sent = yield from notify_together([n for group in per_claim for n in group], now_ms)
+    sent = yield from events.notify_many([n for group in per_claim for n in group], now_ms)
     start = 0
     for (index, _, c), group in zip(new, per_claim, strict=True):
         mine = sent[start : start + len(group)]
@@ -380,42 +378,6 @@ def _wallets(
             opened = yield from wallet.open_wallet(item.user_id, currency, c.claim.at)
             accounts[item.user_id] = opened.account_id
     return accounts
-
-
-def notify_together(notices: Sequence[Notice], now_ms: int) -> Op[Sent]:
-    """Like ``events.notify``, set-wise: every user's sequence numbers for all the notices are
-    taken at once (rows locked in id order on PostgreSQL) and the events written in one go."""
-    counts = Counter(uid for n in notices for uid in set(n.user_ids))
-    if not counts:
-        return [(n, []) for n in notices]
-    rows = yield from all_rows(
-        "SELECT id, seq FROM users WHERE id = ANY(?)",
-        Values(sorted(counts)),
-        pg_sql="SELECT id, seq FROM users WHERE id = ANY(?) ORDER BY id FOR UPDATE",
-    )
-    seqs = {int(r[0]): int(r[1]) for r in rows}
-    yield from many(
-        "UPDATE users SET seq = ? WHERE id = ?",
-        [(seqs[uid] + counts[uid], uid) for uid in sorted(seqs)],
-    )
-    sent: Sent = []
-    event_rows: list[tuple[object, ...]] = []
-    for notice in notices:
-        payload = _encode(notice.data).decode()
-        deliveries = []
-        for uid in sorted(set(notice.user_ids)):
-            if uid not in seqs:
-                continue
-            seqs[uid] += 1
-            deliveries.append((uid, seqs[uid]))
-            event_rows.append((uid, seqs[uid], notice.kind, notice.conv_id, None, payload, now_ms))
-        sent.append((notice, deliveries))
-    yield from many(
-        "INSERT INTO events (user_id, seq, kind, conv_id, ref, payload, created_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        event_rows,
-    )
-    return sent
 
 
 # ---------------------------------------------------------------- expiry
@@ -487,7 +449,7 @@ def expire_due(escrow_id: int, now_ms: int, limit: int) -> Op[list[Expired]]:
         if row.id in by_packet and loaded is not None:
             notices += wallet.movement_notices(loaded, [by_packet[row.id]])
         per_packet.append(notices)
-    sent = yield from notify_together([n for group in per_packet for n in group], now_ms)
+    sent = yield from events.notify_many([n for group in per_packet for n in group], now_ms)
     out: list[Expired] = []
     start = 0
     for (row, amount), group in zip(due, per_packet, strict=True):

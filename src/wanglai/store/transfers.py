@@ -15,14 +15,16 @@ import msgspec
 
 from wanglai.domain import ledger as rules
 from wanglai.domain import limits as spend_rules
+from wanglai.domain import pin as pin_rules
 from wanglai.domain import transfers as transfer_rules
-from wanglai.domain.errors import NotFound
+from wanglai.domain.errors import NotFound, WanglaiError
+from wanglai.domain.idempotency import reused
 from wanglai.domain.ledger import Request
-from wanglai.store import conversations, events, ledger, messages
+from wanglai.store import conversations, events, ledger, sequences
 from wanglai.store import wallet as wallets
 from wanglai.store.events import Notice, Sent
 from wanglai.store.messages import Appended
-from wanglai.store.sql import Op, Row, all_rows, execute, one
+from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one
 
 KIND = "chat_transfer"
 """The ledger kind of a chat transfer's pending transfer and of its post or void."""
@@ -107,84 +109,272 @@ class Made:
     card: Appended | None = None
 
 
-def create(
-    sender_id: int,
-    receiver_id: int,
-    amount: int,
-    currency: str,
-    note: str,
-    now_ms: int,
-    limits: spend_rules.SpendLimits,
-) -> Op[Made]:
-    """Reserve ``amount`` from the sender's wallet for the receiver (a pending ledger transfer
-    that times out in 24 hours), post its card in their direct conversation and tell both.
+@dataclass(frozen=True)
+class Send:
+    """One transfer to make: who pays whom how much, under which idempotency key."""
 
-    Refuses (changing nothing) blocked pairs, strangers unless the receiver allows them, a
-    locked or capped payer and an overdraft."""
-    transfer_rules.check_payee(sender_id, receiver_id)
-    facts = yield from conversations.peer_facts({(sender_id, receiver_id)})
-    pair = facts.get((sender_id, receiver_id))
-    if pair is None:
-        raise NotFound("user_not_found", "No such user.")
-    receiver_wallet = yield from wallets.wallet(receiver_id)
-    transfer_rules.check_may_pay(pair, receiver_wallet is not None and receiver_wallet.strangers)
-    sender_wallet = yield from wallets.wallet(sender_id)
-    if sender_wallet is None:
-        raise wallets.ledger_empty()
-    if receiver_wallet is None:
-        receiver_wallet = yield from wallets.open_wallet(receiver_id, currency, now_ms)
-    request = Request(
-        sender_wallet.account_id,
-        receiver_wallet.account_id,
-        amount,
-        currency,
-        KIND,
-        rules.PENDING,
-        timeout_ms=transfer_rules.TIMEOUT_MS,
+    sender_id: int
+    receiver_id: int
+    amount: int
+    currency: str
+    note: str
+    now_ms: int
+    limits: spend_rules.SpendLimits
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The answer first given to this idempotency key (a retry): nothing was done again."""
+
+    transfer: ChatTransfer
+
+
+def create(item: Send) -> Op[Made | Replayed]:
+    """Reserve ``amount`` from the sender's wallet for the receiver (a pending ledger transfer
+    that times out in 24 hours), post its card in their direct conversation and tell both —
+    once per idempotency key.
+
+    Refuses (changing nothing) a key reused for another request, blocked pairs, strangers
+    unless the receiver allows them, a locked or capped payer and an overdraft."""
+    (outcome,) = yield from create_many([item])
+    if isinstance(outcome, WanglaiError):
+        raise outcome
+    return outcome
+
+
+_decode_transfer = msgspec.json.Decoder(ChatTransfer)
+
+
+def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
+    """``create`` for a batch, set-wise: whatever the batch's size, a fixed number of
+    statements reads the keys, wallets, friendships, spend counters, ledger accounts and
+    conversations, and writes the transfers, cards, events and keys. Each item is applied or
+    refused on its own, in order; a later item sees what earlier ones did (a balance spent, a
+    key used)."""
+    out: list[Made | Replayed | WanglaiError | None] = [None] * len(items)
+    first = yield from _known_keys([(i.sender_id, i.key) for i in items])
+    pairs = {(i.sender_id, i.receiver_id) for i in items}
+    facts = yield from conversations.peer_facts(pairs)
+    people = sorted({u for i in items for u in (i.sender_id, i.receiver_id)})
+    found = yield from wallets.wallets(people)
+    days = {spend_rules.day_of(i.now_ms) for i in items}
+    spent = yield from wallets.spent_on(people, sorted(days))
+    in_batch: dict[tuple[int, str], int] = {}
+    accepted: list[int] = []
+    for n, item in enumerate(items):
+        key = (item.sender_id, item.key)
+        try:
+            known, earlier = first.get(key), in_batch.get(key)
+            if known is not None or earlier is not None:
+                print_ = known[0] if known is not None else items[earlier].fingerprint  # type: ignore[index]
+                if print_ != item.fingerprint:
+                    raise reused()
+                # a retry: the first answer (stored, or the earlier item's in this batch)
+                out[n] = Replayed(_decode_transfer.decode(known[1])) if known else ("same", earlier)  # type: ignore[assignment]
+                continue
+            transfer_rules.check_payee(item.sender_id, item.receiver_id)
+            pair = facts.get((item.sender_id, item.receiver_id))
+            if pair is None:
+                raise NotFound("user_not_found", "No such user.")
+            receiver = found.get(item.receiver_id)
+            transfer_rules.check_may_pay(pair, receiver is not None and receiver.strangers)
+            sender = found.get(item.sender_id)
+            if sender is None:
+                raise wallets.ledger_empty()
+            pin_rules.check_unlocked(sender.locked_until_ms, item.now_ms)
+            if receiver is None:
+                receiver = yield from wallets.open_wallet(
+                    item.receiver_id, item.currency, item.now_ms
+                )
+                found[item.receiver_id] = receiver
+        except WanglaiError as refused:
+            out[n] = refused
+            continue
+        in_batch[key] = n
+        accepted.append(n)
+
+    # the money: one book for the batch; an overdraft refuses that item only
+    loaded = yield from ledger.load(
+        [found[items[n].sender_id].account_id for n in accepted]
+        + [found[items[n].receiver_id].account_id for n in accepted]
     )
-    made, loaded = yield from ledger.apply([request], now_ms)
-    # Counted once the sender's account is locked (PostgreSQL): concurrent payments of one
-    # sender are counted against the caps one after the other.
-    yield from wallets.spend(sender_id, amount, now_ms, limits)
-    pending = made[0]
-    # The movement events go first: the card's event is pushed after them, in seq order.
-    sent = yield from events.notify(wallets.movement_notices(loaded, made), now_ms)
-    conv_id, _created = yield from conversations.open_direct(sender_id, receiver_id, now_ms)
-    body = {"transfer": pending.id, "amount": amount, "currency": currency, "note": note}
-    card = yield from messages.append_card(conv_id, sender_id, CARD, _encode(body).decode(), now_ms)
-    msg_seq = int(card.message[1])
-    expires_ms = now_ms + transfer_rules.TIMEOUT_MS
-    yield from execute(
+    first_id = yield from ledger.reserve_ids(max(len(accepted), 1))
+    moved: list[int] = []
+    pendings: dict[int, rules.Transfer] = {}
+    for offset, n in enumerate(accepted):
+        item = items[n]
+        request = Request(
+            found[item.sender_id].account_id,
+            found[item.receiver_id].account_id,
+            item.amount,
+            item.currency,
+            KIND,
+            rules.PENDING,
+            timeout_ms=transfer_rules.TIMEOUT_MS,
+        )
+        day = spend_rules.day_of(item.now_ms)
+        try:
+            # checked item by item, so two payments of one payer in a batch add up
+            loaded.book.check_funds(request.debit_id, item.amount)
+            spend_rules.check_spend(
+                item.amount,
+                spent.get((item.sender_id, day), 0),
+                found[item.sender_id].verified,
+                item.limits,
+            )
+            pendings[n] = loaded.book.apply(request, first_id + offset, item.now_ms)
+        except WanglaiError as refused:
+            out[n] = refused
+            continue
+        spent[(item.sender_id, day)] = spent.get((item.sender_id, day), 0) + item.amount
+        moved.append(n)
+    yield from ledger.save(loaded.book)
+    if not moved:
+        return _settled(out)
+    yield from wallets.add_spend(
+        [(items[n].sender_id, spend_rules.day_of(items[n].now_ms), items[n].amount) for n in moved]
+    )
+
+    # the cards: one direct conversation per pair, one seq per card
+    convs = yield from conversations.open_directs(
+        [(items[n].sender_id, items[n].receiver_id) for n in moved], items[moved[0]].now_ms
+    )
+    per_conv: dict[int, int] = {}
+    for n in moved:
+        conv_id = convs[(items[n].sender_id, items[n].receiver_id)]
+        per_conv[conv_id] = per_conv.get(conv_id, 0) + 1
+    conv_seq = yield from sequences.take("conversations", per_conv)
+    message_rows: list[tuple[object, ...]] = []
+    specs: list[events.Spec] = []
+    notices: list[list[Notice]] = []
+    made: dict[int, ChatTransfer] = {}
+    for n in moved:
+        item, pending = items[n], pendings[n]
+        conv_id = convs[(item.sender_id, item.receiver_id)]
+        conv_seq[conv_id] += 1
+        seq = conv_seq[conv_id]
+        body = _encode(
+            {
+                "transfer": pending.id,
+                "amount": item.amount,
+                "currency": item.currency,
+                "note": item.note,
+            }
+        ).decode()
+        message_rows.append(
+            (conv_id, seq, item.sender_id, f"sys-{conv_id}-{seq}", CARD, body, item.now_ms)
+        )
+        moves = wallets.movement_notices(loaded, [pending])
+        notices.append(moves)
+        # the movement events go first: the card's event is pushed after them, in seq order
+        specs.extend(
+            events.Spec(m.user_ids, m.kind, None, None, _encode(m.data).decode()) for m in moves
+        )
+        specs.append(events.Spec((item.sender_id, item.receiver_id), "message", conv_id, seq, None))
+        made[n] = ChatTransfer(
+            pending.id,
+            item.sender_id,
+            item.receiver_id,
+            conv_id,
+            seq,
+            item.amount,
+            item.currency,
+            item.note,
+            transfer_rules.PENDING,
+            item.now_ms,
+            item.now_ms + transfer_rules.TIMEOUT_MS,
+            None,
+        )
+    yield from many(
+        "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
+        " created_ms) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
+        message_rows,
+    )
+    deliveries = yield from events.append_many(specs, items[moved[0]].now_ms)
+    yield from many(
         "INSERT INTO chat_transfers (id, sender_id, receiver_id, conv_id, msg_seq, pending_id,"
         " amount, currency, note, state, created_ms, expires_ms)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-        pending.id,
-        sender_id,
-        receiver_id,
-        conv_id,
-        msg_seq,
-        pending.id,
-        amount,
-        currency,
-        note,
-        now_ms,
-        expires_ms,
+        [
+            (
+                t.id,
+                t.sender_id,
+                t.receiver_id,
+                t.conv_id,
+                t.msg_seq,
+                t.id,
+                t.amount,
+                t.currency,
+                t.note,
+                t.created_ms,
+                t.expires_ms,
+            )
+            for t in (made[n] for n in moved)
+        ],
     )
-    transfer = ChatTransfer(
-        pending.id,
-        sender_id,
-        receiver_id,
-        conv_id,
-        msg_seq,
-        amount,
-        currency,
-        note,
-        transfer_rules.PENDING,
-        now_ms,
-        expires_ms,
-        None,
+    yield from many(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, created_ms)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [
+            (
+                items[n].sender_id,
+                items[n].key,
+                items[n].fingerprint,
+                _encode(made[n]).decode(),
+                items[n].now_ms,
+            )
+            for n in moved
+        ],
     )
-    return Made(transfer, sent, card)
+    at = 0
+    for n, moves, message_row in zip(moved, notices, message_rows, strict=True):
+        sent: Sent = []
+        for notice in moves:
+            sent.append((notice, deliveries[at]))
+            at += 1
+        card_deliveries = deliveries[at]
+        at += 1
+        message = (*message_row[:6], None, message_row[6], None, None)
+        out[n] = Made(made[n], sent, Appended(message, card_deliveries, False))
+    return _settled(out)
+
+
+def _settled(
+    out: list[Made | Replayed | WanglaiError | None],
+) -> list[Made | Replayed | WanglaiError]:
+    """Items that repeated an earlier item's key in the same batch get its answer."""
+    done: list[Made | Replayed | WanglaiError] = []
+    for value in out:
+        if isinstance(value, tuple):
+            first = done[value[1]]
+            done.append(Replayed(first.transfer) if isinstance(first, Made) else first)
+        else:
+            assert value is not None
+            done.append(value)
+    return done
+
+
+def _known_keys(keys: list[tuple[int, str]]) -> Op[dict[tuple[int, str], tuple[str, str]]]:
+    """Stored idempotency keys among these: (fingerprint, response) by (user, key)."""
+    users = Values(sorted({u for u, _ in keys}))
+    names = Values(sorted({k for _, k in keys}))
+    rows = yield from all_rows(
+        "SELECT user_id, key, fingerprint, response FROM idempotency_keys"
+        " WHERE user_id = ANY(?) AND key = ANY(?)",
+        users,
+        names,
+    )
+    wanted = set(keys)
+    return {
+        (int(r[0]), str(r[1])): (str(r[2]), str(r[3]))
+        for r in rows
+        if (int(r[0]), str(r[1])) in wanted
+    }
+
+
+batched(create, create_many)
 
 
 def resolve(

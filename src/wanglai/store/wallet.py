@@ -20,7 +20,7 @@ from wanglai.domain.ledger import Transfer
 from wanglai.store import ledger
 from wanglai.store.events import Notice
 from wanglai.store.ledger import Loaded
-from wanglai.store.sql import Op, execute, one, scalar
+from wanglai.store.sql import Op, Values, all_rows, execute, many, one, scalar
 
 T = TypeVar("T")
 
@@ -59,6 +59,14 @@ def _wallet(row: Sequence[object]) -> Wallet:
 def wallet(user_id: int) -> Op[Wallet | None]:
     row = yield from one(f"SELECT {WALLET_COLUMNS} FROM wallets w WHERE w.user_id = ?", user_id)
     return None if row is None else _wallet(row)
+
+
+def wallets(user_ids: Sequence[int]) -> Op[dict[int, Wallet]]:
+    """The wallets of these users (those who have one), by user id."""
+    rows = yield from all_rows(
+        f"SELECT {WALLET_COLUMNS} FROM wallets w WHERE w.user_id = ANY(?)", Values(user_ids)
+    )
+    return {int(r[0]): _wallet(r) for r in rows}
 
 
 def open_wallet(user_id: int, currency: str, now_ms: int) -> Op[Wallet]:
@@ -160,6 +168,25 @@ def spend(user_id: int, amount: int, now_ms: int, limits: spend_rules.SpendLimit
         amount,
     )
     return found
+
+
+def spent_on(user_ids: Sequence[int], days: Sequence[int]) -> Op[dict[tuple[int, int], int]]:
+    """What these users have paid out on these days: (user, day) -> amount."""
+    rows = yield from all_rows(
+        "SELECT user_id, day, amount FROM wallet_spend WHERE user_id = ANY(?) AND day = ANY(?)",
+        Values(user_ids),
+        Values(days),
+    )
+    return {(int(r[0]), int(r[1])): int(r[2]) for r in rows}
+
+
+def add_spend(rows: Sequence[tuple[int, int, int]]) -> Op[None]:
+    """Count (user, day, amount) payments against the daily caps (already checked)."""
+    yield from many(
+        "INSERT INTO wallet_spend (user_id, day, amount) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, day) DO UPDATE SET amount = wallet_spend.amount + excluded.amount",
+        rows,
+    )
 
 
 def unspend(user_id: int, amount: int, day: int) -> Op[None]:
