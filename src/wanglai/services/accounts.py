@@ -119,7 +119,7 @@ class AccountService:
     async def authenticate(self, token: str | None) -> Session:
         if not token:
             raise Unauthorized("unauthenticated", "Log in and send 'Authorization: Bearer TOKEN'.")
-        row = await self.db.read(accounts.device_by_token, secret.hash_token(token))
+        row = await self.db.read_point(accounts.device_by_token, secret.hash_token(token))
         if row is None:
             raise Unauthorized("invalid_token", "This session has ended; log in again.")
         return Session(user_id=int(row[1]), device_id=int(row[0]))

@@ -196,7 +196,7 @@ class RedPacketService:
         )
 
     async def _claim_closed(self, user_id: int, packet_id: int) -> ClaimResult:
-        found = await self.db.read(store.claim_of, packet_id, user_id)
+        found = await self.db.read_point(store.claim_of, packet_id, user_id)
         if found is None:
             raise rules.not_found()
         row, mine = found

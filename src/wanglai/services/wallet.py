@@ -125,7 +125,7 @@ class WalletService:
 
         The hash is checked off the event loop, outside any transaction; the payment's own
         transaction then checks the lock and the limits again (``store.wallet.spend``)."""
-        found = await self.db.read(store.wallet, user_id)
+        found = await self.db.read_point(store.wallet, user_id)
         if found is None:
             raise store.ledger_empty()
         now = self.clock.now_ms()

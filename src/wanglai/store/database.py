@@ -70,6 +70,12 @@ class Database:
     async def read(self, fn: Callable[..., Op[T]], *args: Any) -> T:
         raise NotImplementedError
 
+    async def read_point(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        """A read of a few rows by key (a session by its token, a wallet by its owner). Where a
+        hop to a reader thread costs more than the lookup itself (SQLite), it runs at once on
+        the calling thread; so only indexed point lookups may use it."""
+        return await self.read(fn, *args)
+
     async def write(self, fn: Callable[..., Op[T]], *args: Any) -> T:
         """Run ``fn`` in the next group commit; returns once it is durable."""
         return await self.submit(fn, *args)
@@ -376,6 +382,9 @@ class SqliteDatabase(Database):
     async def read(self, fn: Callable[..., Op[T]], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_sync, fn, args)
+
+    async def read_point(self, fn: Callable[..., Op[T]], *args: Any) -> T:
+        return self._read_sync(fn, args)
 
     def _read_sync(self, fn: Callable[..., Op[T]], args: tuple[Any, ...]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
