@@ -12,12 +12,13 @@ from __future__ import annotations
 import array
 import asyncio
 import itertools
+import json
 import time
 from typing import Any
 
 import aiohttp
 
-from load import befriend, measure, note, own_cpu_s, percentile, setup
+from load import befriend, connect, measure, note, own_cpu_s, percentile, setup
 from users import Api, User, provision
 
 CARD = "4242424242424242"
@@ -193,6 +194,77 @@ async def storm(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def storm_ws(p: dict[str, Any]) -> dict[str, Any]:
+    """The storm over WebSockets: each of ``members`` online members sends its share of the
+    ``claimers`` claim frames at once (20 each for 10,000 claims in a group of 500)."""
+    api, sms, _meter = setup(p)
+    members, claimers, shares = int(p["members"]), int(p["claimers"]), int(p["shares"])
+    amount = int(p.get("amount", 20_000))
+    users = await provision(api, sms, members)
+    conv = await group_of(api, users)
+    await ready_wallets(api, users[:1], amount)
+    packet = await api.call(
+        "POST",
+        "/v1/redpackets",
+        {"conv": conv, "kind": "lucky", "amount": amount, "shares": shares},
+        users[0],
+        headers={"Idempotency-Key": "storm"},
+    )
+    assert isinstance(packet, dict)
+    sockets = await connect(api, users)
+    per_member = claimers // members
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    won: dict[int, int] = {}
+    go = asyncio.Event()
+
+    async def member(i: int) -> None:
+        ws, user = sockets[i], users[i]
+        await go.wait()
+        started: dict[str, float] = {}
+        for n in range(per_member):
+            frame_id = f"{i}-{n}"
+            started[frame_id] = time.perf_counter()
+            await ws.send_str(f'{{"t":"claim","id":"{frame_id}","packet":{packet["id"]}}}')
+        while started:
+            msg = await ws.receive(timeout=60)
+            frame = json.loads(msg.data)
+            frame_id = frame.get("id")
+            if frame.get("t") not in ("claimed", "error") or frame_id not in started:
+                continue
+            latencies.append((time.perf_counter() - started.pop(frame_id)) * 1000)
+            kind = frame.get("code") or frame["t"]
+            outcomes[kind] = outcomes.get(kind, 0) + 1
+            if frame["t"] == "claimed" and frame["new"]:
+                won[user.id] = won.get(user.id, 0) + int(frame["claim"]["amount"])
+
+    tasks = [asyncio.create_task(member(i)) for i in range(len(sockets))]
+    await asyncio.sleep(0.5)
+    cpu0, t0 = own_cpu_s(), time.perf_counter()
+    go.set()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0
+    view = await api.call("GET", f"/v1/redpackets/{packet['id']}", None, users[0])
+    assert isinstance(view, dict)
+    lat = array.array("d", latencies)
+    return {
+        "claimers": per_member * len(sockets),
+        "members": members,
+        "shares": shares,
+        "amount": amount,
+        "winners": len(won),
+        "sum": sum(won.values()),
+        "packet_claimed_count": view.get("claimed_count"),
+        "packet_claimed_amount": view.get("claimed_amount"),
+        "p50_ms": round(percentile(lat, 0.5), 1),
+        "p99_ms": round(percentile(lat, 0.99), 1),
+        "max_ms": round(max(latencies), 1),
+        "storm_s": round(wall, 2),
+        "outcomes": dict(sorted(outcomes.items())),
+        "load_cpu_s": round(own_cpu_s() - cpu0, 2),
+    }
+
+
 async def sends(p: dict[str, Any]) -> dict[str, Any]:
     """``senders`` members of a group of ``members`` each keep ``window`` packets in flight."""
     api, sms, meter = setup(p)
@@ -237,4 +309,4 @@ async def sends(p: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-SCENARIOS = {"transfers": transfers, "storm": storm, "sends": sends}
+SCENARIOS = {"transfers": transfers, "storm": storm, "storm_ws": storm_ws, "sends": sends}

@@ -240,9 +240,13 @@ def bench_transfers(args: argparse.Namespace) -> Result:
 
 def bench_redpacket(args: argparse.Namespace) -> Result:
     storm_params = {"members": 500, "claimers": 10_000, "shares": 100, "amount": 20_000}
-    say("redpacket storm: 10,000 claims at once on one 100-share packet in a 500-member group")
+    say("redpacket storm: 10,000 claims at once on one 100-share packet in a 500-member group,")
+    say("  as WebSocket claim frames from the 500 online members (20 each)")
     with Server(bank=True) as server:
-        storm = run_load(server, "storm", storm_params, args.timeout)
+        storm = run_load(server, "storm_ws", storm_params, args.timeout)
+    say("  and as 10,000 HTTP requests on 10,000 open connections")
+    with Server(bank=True) as server:
+        storm_http = run_load(server, "storm", storm_params, args.timeout)
     send_params = {
         "members": 50,
         "senders": 40,
@@ -257,9 +261,13 @@ def bench_redpacket(args: argparse.Namespace) -> Result:
         "redpacket.storm_p99_ms": storm["p99_ms"],
         "redpacket.storm_winners": storm["winners"],
         "redpacket.storm_sum": storm["sum"],
+        "redpacket.storm_http_p99_ms": storm_http["p99_ms"],
+        "redpacket.storm_http_winners": storm_http["winners"],
+        "redpacket.storm_http_sum": storm_http["sum"],
         "redpacket.sends_per_s": sends["sends_per_s"],
         "redpacket.sends_p99_ms": sends["p99_ms"],
         "redpacket_storm.detail": {**storm, "params": storm_params},
+        "redpacket_storm_http.detail": {**storm_http, "params": storm_params},
         "redpacket_sends.detail": {**sends, "params": send_params},
     }
 

@@ -173,3 +173,33 @@ async def test_empty_packet_is_a_409(api: Api, trio: tuple[User, User, User, int
     status, answer = await api.call("POST", f"/v1/redpackets/{packet['id']}/claim", sender)
     assert (status, answer["error"]["code"]) == (409, "packet_empty")
     assert await balance(api, sender) == 9_800
+
+
+async def test_claim_over_the_websocket(api: Api, trio: tuple[User, User, User, int]) -> None:
+    sender, bob, carol, conv = trio
+    outsider = await api.user()
+    status, packet = await send(
+        api, sender, {"conv": conv, "kind": "equal", "amount": 200, "shares": 1}
+    )
+    assert status == 201, packet
+
+    async def claim(user: User, frame_id: str) -> dict[str, Any]:
+        ws = await api.ws(user)
+        await ws.send_json({"t": "claim", "id": frame_id, "packet": packet["id"]})
+        while True:
+            frame = await ws.receive_json(timeout=5)
+            if frame.get("id") == frame_id:
+                await ws.close()
+                return dict(frame)
+
+    got = await claim(bob, "c1")
+    assert got["t"] == "claimed" and got["new"] is True
+    assert (got["claim"]["user"], got["claim"]["amount"]) == (bob.id, 200)
+    again = await claim(bob, "c2")
+    assert again["t"] == "claimed" and again["new"] is False and again["claim"] == got["claim"]
+    late = await claim(carol, "c3")
+    assert (late["t"], late["code"]) == ("error", "packet_empty")
+    hidden = await claim(outsider, "c4")
+    assert hidden["t"] == "error" and hidden["code"].endswith("not_found")
+    assert await balance(api, bob) == 200
+    assert await balance(api, outsider) == 0

@@ -54,7 +54,17 @@ class CursorFrame(msgspec.Struct, tag="cursor", tag_field="t"):
     seq: int
 
 
-ClientFrame = SendFrame | ReadFrame | DeliveredFrame | TypingFrame | PingFrame | CursorFrame
+class ClaimFrame(msgspec.Struct, tag="claim", tag_field="t"):
+    """Claim a share of a red packet (as ``POST /v1/redpackets/{id}/claim``); answered by a
+    ``claimed`` frame or an ``error`` frame with the same ``id``."""
+
+    id: str
+    packet: int
+
+
+ClientFrame = (
+    SendFrame | ReadFrame | DeliveredFrame | TypingFrame | PingFrame | CursorFrame | ClaimFrame
+)
 _decode = msgspec.json.Decoder(ClientFrame).decode
 _encode = msgspec.json.Encoder().encode
 PONG = b'{"t":"pong"}'
@@ -140,6 +150,8 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
         conn.spawn(_guard(conn, work))
     elif isinstance(frame, TypingFrame):
         conn.spawn(_guard(conn, app.messaging.typing(conn.user_id, frame.conv)))
+    elif isinstance(frame, ClaimFrame):
+        conn.spawn(_claim(app, conn, frame))
     else:
         conn.spawn(_guard(conn, app.sync.save_cursor(conn.device_id, max(0, frame.seq))))
 
@@ -210,6 +222,22 @@ def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) ->
     if sent.fresh:
         app.metrics.count_message(sent.view.kind)
     conn.push(sent.ack)
+
+
+async def _claim(app: Any, conn: Connection, frame: ClaimFrame) -> None:
+    if len(frame.id) > 64 or not 0 < frame.packet < 2**62:
+        conn.push(_error("invalid_frame", "'id' is at most 64 characters; 'packet' an id.", None))
+        return
+    try:
+        result = await app.redpackets.claim(conn.user_id, frame.packet)
+    except WanglaiError as exc:
+        conn.push(_error(exc.code, exc.message, frame.id))
+        return
+    except Exception:
+        log.exception("claim failed")
+        conn.push(_error("internal", "Something broke on our side; it was logged.", frame.id))
+        return
+    conn.push(b'{"t":"claimed","id":' + _encode(frame.id) + b"," + _encode(result)[1:])
 
 
 async def _guard(conn: Connection, work: Any) -> None:
