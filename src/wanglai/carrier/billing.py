@@ -4,22 +4,16 @@ the sandbox in ``wanglai.sandbox.billing``, which speaks the same protocol."""
 
 from __future__ import annotations
 
-from wanglai.partners.http import Outcome, PartnerHttp, accepted_ref, outcome_of
+from wanglai.partners.http import PartnerClient
 
 
-class BillingClient:
-    def __init__(self, http: PartnerHttp, base_url: str, secret: str) -> None:
-        self.http = http
-        self.base_url = base_url.rstrip("/")
-        self.secret = secret
-
+class BillingClient(PartnerClient):
     async def charge(
         self, order: int, msisdn: str, amount: int, currency: str, callback_url: str
     ) -> str:
         """Put ``amount`` on the bill of ``msisdn`` (E.164); returns the operator's reference."""
-        _status, answer = await self.http.post(
-            f"{self.base_url}/v1/charges",
-            self.secret,
+        return await self.submit(
+            "/v1/charges",
             {
                 "order": order,
                 "msisdn": msisdn,
@@ -28,10 +22,3 @@ class BillingClient:
                 "callback_url": callback_url,
             },
         )
-        return accepted_ref(answer)
-
-    async def status(self, order: int) -> Outcome | None:
-        status, answer = await self.http.post(
-            f"{self.base_url}/v1/status", self.secret, {"order": order}
-        )
-        return outcome_of(status, answer)

@@ -3,22 +3,16 @@ status of either. The sandbox in ``wanglai.sandbox.bank`` speaks the same protoc
 
 from __future__ import annotations
 
-from wanglai.partners.http import Outcome, PartnerHttp, accepted_ref, outcome_of
+from wanglai.partners.http import PartnerClient
 
 
-class BankClient:
-    def __init__(self, http: PartnerHttp, base_url: str, secret: str) -> None:
-        self.http = http
-        self.base_url = base_url.rstrip("/")
-        self.secret = secret
-
+class BankClient(PartnerClient):
     async def charge(
         self, order: int, card: str, amount: int, currency: str, callback_url: str
     ) -> str:
         """Ask the bank to charge ``card``; returns the bank's reference once it accepted."""
-        _status, answer = await self.http.post(
-            f"{self.base_url}/v1/charges",
-            self.secret,
+        return await self.submit(
+            "/v1/charges",
             {
                 "order": order,
                 "card": card,
@@ -27,15 +21,13 @@ class BankClient:
                 "callback_url": callback_url,
             },
         )
-        return accepted_ref(answer)
 
     async def payout(
         self, order: int, account: str, amount: int, currency: str, callback_url: str
     ) -> str:
         """Ask the bank to pay ``amount`` into ``account``; returns its reference."""
-        _status, answer = await self.http.post(
-            f"{self.base_url}/v1/payouts",
-            self.secret,
+        return await self.submit(
+            "/v1/payouts",
             {
                 "order": order,
                 "account": account,
@@ -44,10 +36,3 @@ class BankClient:
                 "callback_url": callback_url,
             },
         )
-        return accepted_ref(answer)
-
-    async def status(self, order: int) -> Outcome | None:
-        status, answer = await self.http.post(
-            f"{self.base_url}/v1/status", self.secret, {"order": order}
-        )
-        return outcome_of(status, answer)

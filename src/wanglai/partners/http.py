@@ -106,3 +106,24 @@ def outcome_of(status: int, answer: Any) -> Outcome | None:
         return msgspec.convert(answer, Outcome)
     except msgspec.ValidationError:
         raise Unreachable("the partner's status answer is malformed") from None
+
+
+class PartnerClient:
+    """A partner's order API: submit an order (its reference comes back once accepted) and ask
+    what became of one. The bank and the operator's billing are each one of these."""
+
+    def __init__(self, http: PartnerHttp, base_url: str, secret: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.secret = secret
+
+    async def submit(self, path: str, order: dict[str, Any]) -> str:
+        """POST a signed order; returns the partner's reference once it accepted it."""
+        _status, answer = await self.http.post(f"{self.base_url}{path}", self.secret, order)
+        return accepted_ref(answer)
+
+    async def status(self, order: int) -> Outcome | None:
+        status, answer = await self.http.post(
+            f"{self.base_url}/v1/status", self.secret, {"order": order}
+        )
+        return outcome_of(status, answer)
