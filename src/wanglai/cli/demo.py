@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -23,6 +24,10 @@ CHAT = (
     (0, "Perfect, I'll bring tea 🍵"),
     (1, "明天见！"),
 )
+DEMO_FUNDS = 50_000
+"""500.00 for each demo person."""
+DEMO_PIN = "135790"
+
 GROUP_CHAT = (
     (0, "Welcome to the hike group. Route: Longjing village → Nine Creeks."),
     (2, "I'll bring the camera."),
@@ -44,6 +49,7 @@ def demo() -> None:
         table.add_row(name, phone, about)
     console.print(table)
     console.print(
+        f"Each has 500.00 in the wallet (payment PIN {DEMO_PIN}).\n"
         "Log in as any of them: start the server (`make run`), then\n"
         f"  wanglai chat --server http://{settings.host}:{settings.port} --phone +8613800000001\n"
         f'or use the API: POST /v1/auth/code {{"phone": ...}}; the code is written to '
@@ -86,9 +92,31 @@ async def _seed(settings: Settings) -> bool:
         await messaging.send(
             ids[2], stranger, "demo-s0", "text", {"text": "Hi Dave, welcome to Wanglai!"}
         )
+        await _seed_wallets(container, ids, group.id)
         return True
     finally:
         await container.close()
+
+
+async def _seed_wallets(container: Any, ids: list[int], group: int) -> None:
+    """Money to try the wallet with: an operator credit of 500.00 each (an ``adjustment``
+    transfer, as a correction would be), payments up to 200.00 without a PIN (the PIN is
+    135790), a transfer from Alice that Bob accepted and a lucky red packet in the group."""
+    from wanglai.services.wallet_admin import WalletAdmin
+
+    wallet = container.wallet
+    operator = WalletAdmin(wallet)
+    for user_id in ids:
+        await operator.credit(user_id, DEMO_FUNDS, "demo")
+        await wallet.set_pin(user_id, DEMO_PIN)
+        await wallet.update_settings(user_id, None, 20_000)
+    sent = await container.transfers.send(
+        ids[0], ids[1], 8_800, note="Tea money 🍵", key="demo-transfer"
+    )
+    await container.transfers.accept(ids[1], sent.id, "demo-accept")
+    await container.redpackets.send(
+        ids[0], "demo-packet", group, "lucky", 1_000, 3, "Happy hiking!"
+    )
 
 
 def register(app: typer.Typer) -> None:
