@@ -108,6 +108,66 @@ async def transfers(p: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+async def transfers_ws(p: dict[str, Any]) -> dict[str, Any]:
+    """``transfers`` over WebSockets: each payer keeps ``window`` ``transfer`` frames in flight on
+    its socket (the frame id is the idempotency key) and reads its events as a phone would."""
+    api, sms, meter = setup(p)
+    count, window = int(p["users"]), int(p["window"])
+    t0 = time.perf_counter()
+    users = await provision(api, sms, count)
+    await ready_wallets(api, users, 100_000)
+    sockets = await connect(api, users)
+    setup_s = time.perf_counter() - t0
+    note(f"  {count} funded wallets online in {setup_s:.1f} s")
+    stop = asyncio.Event()
+
+    async def payer(i: int) -> None:
+        ws, to = sockets[i], users[(i + 1) % count]
+        started: dict[str, float] = {}
+        n = 0
+
+        async def send() -> None:
+            nonlocal n
+            n += 1
+            frame_id = f"{i}-{n}"
+            started[frame_id] = time.perf_counter()
+            await ws.send_str(
+                f'{{"t":"transfer","id":"{frame_id}","to":{to.id},"amount":1,"note":"bench"}}'
+            )
+
+        for _ in range(window):
+            await send()
+        while started:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return
+            data = msg.data
+            if b'"t":"transferred"' not in data and b'"t":"error"' not in data:
+                continue  # events: movements and cards
+            frame = json.loads(data)
+            began = started.pop(frame.get("id"), None)
+            if began is None:
+                continue
+            if frame["t"] == "transferred":
+                meter.acked += 1
+                meter.received += 1
+                if meter.recording:
+                    meter.latencies.append((time.perf_counter() - began) * 1000)
+            else:
+                meter.error(frame.get("code", "error"))
+            if not stop.is_set():
+                await send()
+
+    tasks = [asyncio.create_task(payer(i)) for i in range(len(sockets))]
+    await measure(api, meter, p)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    result = meter.window()
+    result["transfers_per_s"] = result.pop("received_per_s")
+    result.update(users=count, window=window, setup_s=round(setup_s, 1))
+    return result
+
+
 async def group_of(api: Api, users: list[User]) -> int:
     owner, others = users[0], users[1:]
     await befriend(api, owner, others)
@@ -235,8 +295,8 @@ async def storm_ws(p: dict[str, Any]) -> dict[str, Any]:
             latencies.append((time.perf_counter() - started.pop(frame_id)) * 1000)
             kind = frame.get("code") or frame["t"]
             outcomes[kind] = outcomes.get(kind, 0) + 1
-            if frame["t"] == "claimed" and frame["new"]:
-                won[user.id] = won.get(user.id, 0) + int(frame["claim"]["amount"])
+            if frame["t"] == "claimed" and frame["result"]["new"]:
+                won[user.id] = won.get(user.id, 0) + int(frame["result"]["claim"]["amount"])
 
     tasks = [asyncio.create_task(member(i)) for i in range(len(sockets))]
     await asyncio.sleep(0.5)
@@ -309,4 +369,10 @@ async def sends(p: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-SCENARIOS = {"transfers": transfers, "storm": storm, "storm_ws": storm_ws, "sends": sends}
+SCENARIOS = {
+    "transfers": transfers,
+    "transfers_ws": transfers_ws,
+    "storm": storm,
+    "storm_ws": storm_ws,
+    "sends": sends,
+}

@@ -193,10 +193,11 @@ async def test_claim_over_the_websocket(api: Api, trio: tuple[User, User, User, 
                 return dict(frame)
 
     got = await claim(bob, "c1")
-    assert got["t"] == "claimed" and got["new"] is True
-    assert (got["claim"]["user"], got["claim"]["amount"]) == (bob.id, 200)
+    assert got["t"] == "claimed" and got["result"]["new"] is True
+    assert (got["result"]["claim"]["user"], got["result"]["claim"]["amount"]) == (bob.id, 200)
     again = await claim(bob, "c2")
-    assert again["t"] == "claimed" and again["new"] is False and again["claim"] == got["claim"]
+    assert again["t"] == "claimed" and again["result"]["new"] is False
+    assert again["result"]["claim"] == got["result"]["claim"]
     late = await claim(carol, "c3")
     assert (late["t"], late["code"]) == ("error", "packet_empty")
     hidden = await claim(outsider, "c4")

@@ -287,3 +287,44 @@ async def test_bad_statement_queries(api: Api, query: str, code: str) -> None:
     alice = await api.user()
     status, answer = await api.call("GET", f"/v1/wallet/statement?{query}", alice)
     assert (status, answer["error"]["code"]) == (400, code)
+
+
+async def test_transfer_over_the_websocket(api: Api) -> None:
+    """The ``transfer`` frame is the REST transfer on the chat socket: its ``id`` is the
+    idempotency key, bad input is an ``error`` frame with that id, and nothing moves twice."""
+    alice, bob = await pair(api, 10_000)
+    ws = await api.ws(alice)
+
+    async def frame(body: dict[str, Any]) -> dict[str, Any]:
+        await ws.send_json({"t": "transfer", **body})
+        while True:
+            got = await ws.receive_json(timeout=5)
+            if got.get("id") == body["id"]:
+                return dict(got)
+
+    sent = await frame({"id": "w1", "to": bob.id, "amount": 700, "pin": PIN, "note": "ws"})
+    assert sent["t"] == "transferred"
+    made = sent["result"]
+    assert (made["amount"], made["state"], made["note"], made["sender"]) == (
+        700,
+        "pending",
+        "ws",
+        alice.id,
+    )
+    again = await frame({"id": "w1", "to": bob.id, "amount": 700, "pin": PIN, "note": "ws"})
+    assert again["t"] == "transferred" and again["result"] == made
+    other = await frame({"id": "w1", "to": bob.id, "amount": 800, "pin": PIN})
+    assert (other["t"], other["code"]) == ("error", "idempotency_key_reused")
+    for body, code in (
+        ({"id": "w2", "to": bob.id, "amount": 1.5, "pin": PIN}, "invalid_amount"),
+        ({"id": "w3", "to": bob.id, "amount": "100", "pin": PIN}, "invalid_amount"),
+        ({"id": "w4", "to": bob.id, "amount": 10**14, "pin": PIN}, "invalid_amount"),
+        ({"id": "w5", "to": bob.id, "amount": 9_999, "pin": PIN}, "insufficient_funds"),
+        ({"id": "w6", "to": bob.id, "amount": 100, "pin": "000001"}, "wrong_pin"),
+        ({"id": "w7", "to": alice.id, "amount": 100, "pin": PIN}, "cannot_pay_self"),
+    ):
+        got = await frame(body)
+        assert (got["t"], got["code"]) == ("error", code), got
+    await ws.close()
+    assert (await money(api, alice))[0][:2] == (10_000, 9_300)
+    assert (await money(api, bob))[0][:2] == (0, 0)

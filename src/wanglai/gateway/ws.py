@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -58,12 +58,31 @@ class ClaimFrame(msgspec.Struct, tag="claim", tag_field="t"):
     """Claim a share of a red packet (as ``POST /v1/redpackets/{id}/claim``); answered by a
     ``claimed`` frame or an ``error`` frame with the same ``id``."""
 
-    id: str
-    packet: int
+    id: Annotated[str, msgspec.Meta(max_length=64)]
+    packet: Annotated[int, msgspec.Meta(gt=0, lt=2**62)]
+
+
+class TransferFrame(msgspec.Struct, tag="transfer", tag_field="t"):
+    """Send money to a person (as ``POST /v1/wallet/transfers``); ``id`` is the idempotency
+    key. Answered by a ``transferred`` frame or an ``error`` frame with the same ``id``."""
+
+    id: Annotated[str, msgspec.Meta(max_length=64)]
+    to: int
+    amount: Any
+    currency: str | None = None
+    note: str = ""
+    pin: str | None = None
 
 
 ClientFrame = (
-    SendFrame | ReadFrame | DeliveredFrame | TypingFrame | PingFrame | CursorFrame | ClaimFrame
+    SendFrame
+    | ReadFrame
+    | DeliveredFrame
+    | TypingFrame
+    | PingFrame
+    | CursorFrame
+    | ClaimFrame
+    | TransferFrame
 )
 _decode = msgspec.json.Decoder(ClientFrame).decode
 _encode = msgspec.json.Encoder().encode
@@ -151,7 +170,14 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
     elif isinstance(frame, TypingFrame):
         conn.spawn(_guard(conn, app.messaging.typing(conn.user_id, frame.conv)))
     elif isinstance(frame, ClaimFrame):
-        conn.spawn(_claim(app, conn, frame))
+        conn.spawn(
+            _answer(conn, frame.id, "claimed", app.redpackets.claim(conn.user_id, frame.packet))
+        )
+    elif isinstance(frame, TransferFrame):
+        work = app.transfers.send(
+            conn.user_id, frame.to, frame.amount, frame.currency, frame.note, frame.pin, frame.id
+        )
+        conn.spawn(_answer(conn, frame.id, "transferred", work))
     else:
         conn.spawn(_guard(conn, app.sync.save_cursor(conn.device_id, max(0, frame.seq))))
 
@@ -224,20 +250,21 @@ def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) ->
     conn.push(sent.ack)
 
 
-async def _claim(app: Any, conn: Connection, frame: ClaimFrame) -> None:
-    if len(frame.id) > 64 or not 0 < frame.packet < 2**62:
-        conn.push(_error("invalid_frame", "'id' is at most 64 characters; 'packet' an id.", None))
-        return
+async def _answer(conn: Connection, frame_id: str, kind: str, work: Any) -> None:
+    """Run a use case for a frame and answer ``{"t": kind, "id": frame_id, "result": …}`` (or an
+    ``error`` frame with the frame's ``id``)."""
     try:
-        result = await app.redpackets.claim(conn.user_id, frame.packet)
+        result = await work
     except WanglaiError as exc:
-        conn.push(_error(exc.code, exc.message, frame.id))
+        conn.push(_error(exc.code, exc.message, frame_id))
         return
     except Exception:
-        log.exception("claim failed")
-        conn.push(_error("internal", "Something broke on our side; it was logged.", frame.id))
+        log.exception("%s failed", kind)
+        conn.push(_error("internal", "Something broke on our side; it was logged.", frame_id))
         return
-    conn.push(b'{"t":"claimed","id":' + _encode(frame.id) + b"," + _encode(result)[1:])
+    conn.push(
+        b'{"t":"%s","id":%s,"result":%s}' % (kind.encode(), _encode(frame_id), _encode(result))
+    )
 
 
 async def _guard(conn: Connection, work: Any) -> None:
