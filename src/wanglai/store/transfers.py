@@ -24,7 +24,7 @@ from wanglai.store import conversations, events, ledger, sequences
 from wanglai.store import wallet as wallets
 from wanglai.store.events import Notice, Sent
 from wanglai.store.messages import Appended
-from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one
+from wanglai.store.sql import Op, Row, all_rows, batched, execute, many, one
 
 KIND = "chat_transfer"
 """The ledger kind of a chat transfer's pending transfer and of its post or void."""
@@ -357,21 +357,19 @@ def _settled(
 
 
 def _known_keys(keys: list[tuple[int, str]]) -> Op[dict[tuple[int, str], tuple[str, str]]]:
-    """Stored idempotency keys among these: (fingerprint, response) by (user, key)."""
-    users = Values(sorted({u for u, _ in keys}))
-    names = Values(sorted({k for _, k in keys}))
+    """Stored idempotency keys among these: (fingerprint, response) by (user, key), looked up
+    pair by pair through the primary key (not users x keys)."""
     rows = yield from all_rows(
-        "SELECT user_id, key, fingerprint, response FROM idempotency_keys"
-        " WHERE user_id = ANY(?) AND key = ANY(?)",
-        users,
-        names,
+        f"WITH v(u, k) AS (VALUES {', '.join(['(?, ?)'] * len(keys))})"
+        " SELECT i.user_id, i.key, i.fingerprint, i.response"
+        " FROM v JOIN idempotency_keys i ON i.user_id = v.u AND i.key = v.k",
+        *[x for key in keys for x in key],
+        pg_sql="SELECT i.user_id, i.key, i.fingerprint, i.response"
+        " FROM unnest(?::bigint[], ?::text[]) AS v(u, k)"
+        " JOIN idempotency_keys i ON i.user_id = v.u AND i.key = v.k",
+        pg_params=[[u for u, _ in keys], [k for _, k in keys]],
     )
-    wanted = set(keys)
-    return {
-        (int(r[0]), str(r[1])): (str(r[2]), str(r[3]))
-        for r in rows
-        if (int(r[0]), str(r[1])) in wanted
-    }
+    return {(int(r[0]), str(r[1])): (str(r[2]), str(r[3])) for r in rows}
 
 
 batched(create, create_many)
