@@ -24,7 +24,7 @@ from wanglai.store import conversations, events, ledger, sequences
 from wanglai.store import wallet as wallets
 from wanglai.store.events import Notice, Sent
 from wanglai.store.messages import Appended
-from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one
+from wanglai.store.sql import Op, Row, all_rows, batched, execute, many, one
 
 KIND = "chat_transfer"
 """The ledger kind of a chat transfer's pending transfer and of its post or void."""
@@ -154,7 +154,7 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
     refused on its own, in order; a later item sees what earlier ones did (a balance spent, a
     key used)."""
     out: list[Made | Replayed | WanglaiError | None] = [None] * len(items)
-    first = yield from _known_keys([(i.sender_id, i.key) for i in items])
+    first = yield from wallets.known_keys([(i.sender_id, i.key) for i in items])
     pairs = {(i.sender_id, i.receiver_id) for i in items}
     facts = yield from conversations.peer_facts(pairs)
     people = sorted({u for i in items for u in (i.sender_id, i.receiver_id)})
@@ -354,24 +354,6 @@ def _settled(
             assert value is not None
             done.append(value)
     return done
-
-
-def _known_keys(keys: list[tuple[int, str]]) -> Op[dict[tuple[int, str], tuple[str, str]]]:
-    """Stored idempotency keys among these: (fingerprint, response) by (user, key)."""
-    users = Values(sorted({u for u, _ in keys}))
-    names = Values(sorted({k for _, k in keys}))
-    rows = yield from all_rows(
-        "SELECT user_id, key, fingerprint, response FROM idempotency_keys"
-        " WHERE user_id = ANY(?) AND key = ANY(?)",
-        users,
-        names,
-    )
-    wanted = set(keys)
-    return {
-        (int(r[0]), str(r[1])): (str(r[2]), str(r[3]))
-        for r in rows
-        if (int(r[0]), str(r[1])) in wanted
-    }
 
 
 batched(create, create_many)

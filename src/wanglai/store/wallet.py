@@ -243,6 +243,36 @@ def idempotent(
     return result, False
 
 
+def known_keys(keys: Sequence[tuple[int, str]]) -> Op[dict[tuple[int, str], tuple[str, str]]]:
+    """Stored idempotency keys among these (user, key) pairs, read set-wise for a batch of
+    payments: (fingerprint, response) by (user, key)."""
+    if not keys:
+        return {}
+    users = Values(sorted({u for u, _ in keys}))
+    names = Values(sorted({k for _, k in keys}))
+    rows = yield from all_rows(
+        "SELECT user_id, key, fingerprint, response FROM idempotency_keys"
+        " WHERE user_id = ANY(?) AND key = ANY(?)",
+        users,
+        names,
+    )
+    wanted = set(keys)
+    return {
+        (int(r[0]), str(r[1])): (str(r[2]), str(r[3]))
+        for r in rows
+        if (int(r[0]), str(r[1])) in wanted
+    }
+
+
+def remember_keys(rows: Sequence[tuple[int, str, str, str, int]]) -> Op[None]:
+    """Store (user, key, fingerprint, response, created_ms) idempotency records."""
+    yield from many(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, created_ms)"
+        " VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
 # ---------------------------------------------------------------- movements
 
 
