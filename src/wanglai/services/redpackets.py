@@ -142,11 +142,13 @@ class RedPacketService:
         text = rules.check_greeting(greeting)
         count = shares if shares is not None else 1 if kind == rules.SINGLE else 0
         known = 0 < conv_id < 2**62  # ids are 64-bit: a bigger number names nothing
-        facts = await self.db.read(store.chat_facts, conv_id, user_id) if known else None
+        if not known:
+            raise NotFound("conversation_not_found", "No such conversation.")
+        payer, facts = await self.db.read_point(store.sender_facts, conv_id, user_id)
         if facts is None:
             raise NotFound("conversation_not_found", "No such conversation.")
         rules.check_packet(kind, value, count, facts[0], facts[1], self.limits)
-        await self.wallet.authorize(user_id, value, pin)
+        await self.wallet.authorize_wallet(payer, user_id, value, pin)
         item = store.NewPacket(
             user_id,
             conv_id,

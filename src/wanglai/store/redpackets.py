@@ -115,6 +115,16 @@ def chat_facts(conv_id: int, user_id: int) -> Op[tuple[str, int] | None]:
     return chat, int(row[1])
 
 
+def sender_facts(
+    conv_id: int, user_id: int
+) -> Op[tuple[wallet.Wallet | None, tuple[str, int] | None]]:
+    """The sender's wallet and ``chat_facts``, read together (point lookups: one read, on the
+    calling thread, before the PIN is asked)."""
+    found = yield from wallet.wallet(user_id)
+    facts = yield from chat_facts(conv_id, user_id)
+    return found, facts
+
+
 @dataclass(frozen=True)
 class NewPacket:
     """One packet to send, under the sender's idempotency key."""
