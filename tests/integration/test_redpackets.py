@@ -20,6 +20,7 @@ from wanglai.domain.errors import WanglaiError
 from wanglai.services.redpackets import ClaimResult, PacketView, RedPacketService
 from wanglai.settings import Settings
 from wanglai.store import accounts as account_store
+from wanglai.store import events as event_store
 from wanglai.store import ledger
 from wanglai.store import redpackets as packet_store
 from wanglai.store.sql import Op, all_rows, scalar
@@ -437,3 +438,137 @@ async def test_claims_through_the_write_process(process_world: World) -> None:
     assert sorted(e["data"]["user"] for e in events_of(world, sender, "redpacket.claimed")) == (
         sorted(won)
     )
+
+
+# ---------------------------------------------------------------- sends in one batch
+
+
+async def test_concurrent_sends_are_made_set_wise(world: World) -> None:
+    """Sends that arrive together are made in one set-wise batch: retries of one key make one
+    packet, a reused key with another body is refused, an overdraft or a daily cap refuses
+    only itself (two packets of one payer add up), and every event seq stays gapless."""
+    alice = await payer(world, 1_000)
+    conv, others = await group_with(world, alice, 4)
+    bob, carol = others[0], others[1]
+    await world.fund(bob, 1_000)
+    await world.fund(carol, 150_000)
+    for user in (bob, carol):
+        await world.container.wallet.update_settings(user, None, 20_000)
+    daily = world.container.wallet.limits.daily_unverified
+    calls = [send(world, alice, conv, "lucky", 100, 2, key="same") for _ in range(5)]
+    calls.append(send(world, alice, conv, "lucky", 200, 2, key="same"))  # another body
+    calls += [send(world, alice, conv, "lucky", 300, 3, key=f"a{i}") for i in range(4)]
+    calls += [send(world, bob, conv, "equal", 50, 2, key=f"b{i}") for i in range(3)]
+    cap = daily // 20_000 + 1  # one more 200.00 packet than the daily cap allows
+    calls += [send(world, carol, conv, "lucky", 20_000, 4, key=f"c{i}") for i in range(cap)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    retried = outcomes[:5]
+    assert all(isinstance(o, PacketView) for o in retried), retried
+    assert len({o.id for o in retried}) == 1  # type: ignore[union-attr]
+    assert getattr(outcomes[5], "code", None) == "idempotency_key_reused"
+    overdraft = outcomes[6:10]  # 1,000 - 100: three fit
+    assert sum(isinstance(o, PacketView) for o in overdraft) == 3
+    assert [getattr(o, "code", None) for o in overdraft].count("insufficient_funds") == 1
+    assert all(isinstance(o, PacketView) for o in outcomes[10:13]), outcomes[10:13]
+    capped = outcomes[13:]
+    assert sum(isinstance(o, PacketView) for o in capped) == cap - 1
+    assert [getattr(o, "code", None) for o in capped].count("over_daily_limit") == 1
+    made = [o for o in outcomes if isinstance(o, PacketView)]
+    packets = {o.id: o for o in made}
+    assert len(packets) == 1 + 3 + 3 + cap - 1
+    # the money is exact: out of the wallets, all of it in escrow
+    assert await balance(world, alice) == 0
+    assert await balance(world, bob) == 1_000 - 150
+    assert await balance(world, carol) == 150_000 - daily
+    assert await escrow(world) == 1_000 + 150 + daily
+    assert (await counts(world))[0] == len(packets)
+    # one card per packet, each pointing at its packet, as the packet says
+    history = await world.container.messaging.history(others[2], conv, None, 100)
+    cards = {m.body["packet"]: m for m in history if m.kind == "redpacket"}
+    assert set(cards) == set(packets)
+    for packet_id, packet in packets.items():
+        assert cards[packet_id].seq == packet.msg_seq and cards[packet_id].sender == packet.sender
+        assert await service(world).get(others[3], packet_id) == packet
+    # a retry later is answered from the record, unchanged, and moves nothing
+    again = await send(world, alice, conv, "lucky", 100, 2, key="same")
+    assert again == retried[0]
+    assert await balance(world, alice) == 0
+    # every log: the sender's movement then the card, seqs gapless
+    for user in (alice, bob, carol, *others[2:]):
+        rows = await world.container.db.read(event_store.since, user, 0, 10_000)
+        assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
+    alice_log = await world.container.db.read(event_store.since, alice, 0, 10_000)
+    kinds = [str(r[1]) for r in alice_log if str(r[1]) in ("wallet.movement", "message")]
+    sent_by_alice = sum(1 for p in packets.values() if p.sender == alice)
+    assert kinds.count("wallet.movement") == sent_by_alice
+    assert kinds.count("message") >= len(packets)
+    # each of her packets: the money left, then its card
+    after = [kinds[i + 1] for i, k in enumerate(kinds) if k == "wallet.movement"]
+    assert after == ["message"] * sent_by_alice
+
+
+async def test_one_batch_answers_each_send_on_its_own(world: World) -> None:
+    """``send_many`` given a batch directly: a key repeated inside it makes one packet, the
+    same key with another body and a stranger's packet are refused, the rest are sent."""
+    alice = await payer(world, 10_000)
+    conv, others = await group_with(world, alice, 2)
+    outsider = await payer(world, 10_000)
+    escrow_id = world.container.wallet.system_account(ledger.REDPACKET_ESCROW)
+    limits = world.container.wallet.limits
+
+    def item(sender: int, amount: int, key: str) -> packet_store.NewPacket:
+        return packet_store.NewPacket(
+            sender,
+            conv,
+            "equal",
+            amount,
+            "CNY",
+            (amount // 2, amount - amount // 2),
+            "",
+            escrow_id,
+            rules.PacketLimits(),
+            limits,
+            world.clock.now_ms(),
+            key,
+            f"print-{amount}",
+        )
+
+    batch = [
+        item(alice, 100, "k1"),
+        item(alice, 100, "k1"),
+        item(alice, 300, "k1"),
+        item(outsider, 100, "k1"),
+        item(alice, 200, "k2"),
+    ]
+    done = await world.container.db.write(packet_store.send_many, batch)
+    first, retry, reused, stranger, second = done
+    assert isinstance(first, packet_store.SentPacket)
+    assert isinstance(retry, packet_store.Replayed) and retry.packet == first.packet
+    assert isinstance(reused, WanglaiError) and reused.code == "idempotency_key_reused"
+    assert isinstance(stranger, WanglaiError) and stranger.code == "conversation_not_found"
+    assert isinstance(second, packet_store.SentPacket)
+    assert second.packet.msg_seq == first.packet.msg_seq + 1
+    assert second.packet.id > first.packet.id
+    assert await balance(world, alice) == 10_000 - 300
+    assert await balance(world, outsider) == 10_000
+    assert await escrow(world) == 300
+    # the card's event reached every member, after the sender's movement event
+    assert [u for u, _ in first.card.deliveries] == sorted([alice, *others])
+    assert [n.kind for n, _ in first.sent] == ["wallet.movement"]
+    assert first.sent[0][1][0][1] + 1 == dict(first.card.deliveries)[alice]
+
+
+async def test_sends_through_the_write_process(process_world: World) -> None:
+    world = process_world
+    sender = await payer(world, 10_000)
+    conv, others = await group_with(world, sender, 3)
+    calls = [send(world, sender, conv, "lucky", 500, 3, key="same") for _ in range(3)]
+    calls += [send(world, sender, conv, "equal", 400, 2, key=f"k{i}") for i in range(5)]
+    outcomes = await asyncio.gather(*calls)
+    assert len({o.id for o in outcomes[:3]}) == 1
+    assert len({o.id for o in outcomes}) == 6
+    assert await balance(world, sender) == 10_000 - 500 - 5 * 400
+    assert await escrow(world) == 500 + 5 * 400
+    frames = events_of(world, others[0], "message")
+    cards = [f["message"]["body"]["packet"] for f in frames if f["message"]["kind"] == "redpacket"]
+    assert sorted(cards) == sorted({o.id for o in outcomes})

@@ -1,10 +1,11 @@
 """Red packets: send one into a chat, claim a share, see who got what, and the expiry that
 returns what nobody claimed.
 
-A claim storm costs little: claims go straight to the group-commit writer, whose batches run
-through ``store.redpackets.claim_many`` (one packet read and one ledger apply per batch), and
-once a packet is known to be finished or expired — states it never leaves — later claims are
-answered from a read, without a write.
+Both hot paths are set-wise. Sends queued together run through ``store.redpackets.send_many``
+in one transaction. A claim storm costs little: claims go straight to the group-commit writer,
+whose batches run through ``store.redpackets.claim_many`` (one packet read and one ledger apply
+per batch), and once a packet is known to be finished or expired — states it never leaves —
+later claims are answered from a read, without a write.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from wanglai.services.wallet import WalletService
 from wanglai.store import ledger
 from wanglai.store import redpackets as store
 from wanglai.store.database import Database
-from wanglai.store.events import Sent
-from wanglai.store.sql import Op
 
 
 class ClaimView(msgspec.Struct):
@@ -138,17 +137,19 @@ class RedPacketService:
     ) -> PacketView:
         """Send a red packet into a chat the sender is in. The limits are checked and the PIN
         asked before anything is written; the shares are drawn now."""
-        check_key(key)
+        idem_key = check_key(key)
         value, currency = self.wallet.check_amount(amount, None)
         text = rules.check_greeting(greeting)
         count = shares if shares is not None else 1 if kind == rules.SINGLE else 0
         known = 0 < conv_id < 2**62  # ids are 64-bit: a bigger number names nothing
-        facts = await self.db.read(store.chat_facts, conv_id, user_id) if known else None
+        if not known:
+            raise NotFound("conversation_not_found", "No such conversation.")
+        payer, facts = await self.db.read_point(store.sender_facts, conv_id, user_id)
         if facts is None:
             raise NotFound("conversation_not_found", "No such conversation.")
         rules.check_packet(kind, value, count, facts[0], facts[1], self.limits)
-        await self.wallet.authorize(user_id, value, pin)
-        new = store.NewPacket(
+        await self.wallet.authorize_wallet(payer, user_id, value, pin)
+        item = store.NewPacket(
             user_id,
             conv_id,
             kind,
@@ -160,19 +161,18 @@ class RedPacketService:
             self.limits,
             self.spend_limits,
             self.clock.now_ms(),
+            idem_key,
+            fingerprint("redpacket.send", conv_id, kind, value, count, text),
         )
-        cards: list[store.SentPacket] = []
-
-        def run() -> Op[tuple[PacketView, Sent]]:
-            done = yield from store.send(new)
-            cards.append(done)  # the writer may run this twice (alone after a failed batch)
-            return packet_view(done.packet, [], user_id), done.sent
-
-        operation = fingerprint("redpacket.send", conv_id, kind, value, count, text)
-        view = await self.wallet.once(user_id, key, operation, run, PacketView)
-        if cards:
-            self.messaging.publish("message", cards[-1].card)
-        return view
+        # sends that arrive together are made in one set-wise batch (store.send_many)
+        done = await self.db.write(store.send, item)
+        if isinstance(done, store.Replayed):
+            # a retry is answered from the idempotency record and pushes nothing
+            return packet_view(done.packet, [], user_id)
+        self.wallet.publish(done.sent)
+        # the card's event comes after the movement event in the sender's log
+        self.messaging.publish("message", done.card)
+        return packet_view(done.packet, [], user_id)
 
     async def claim(self, user_id: int, packet_id: int) -> ClaimResult:
         """Take the next share of a packet; a second claim answers with the first."""

@@ -126,6 +126,13 @@ class WalletService:
         The hash is checked off the event loop, outside any transaction; the payment's own
         transaction then checks the lock and the limits again (``store.wallet.spend``)."""
         found = await self.db.read_point(store.wallet, user_id)
+        await self.authorize_wallet(found, user_id, amount, pin)
+
+    async def authorize_wallet(
+        self, found: store.Wallet | None, user_id: int, amount: int, pin: str | None
+    ) -> None:
+        """``authorize`` with the payer's wallet already read (by a use case that reads it
+        together with its own facts, in one read)."""
         if found is None:
             raise store.ledger_empty()
         now = self.clock.now_ms()

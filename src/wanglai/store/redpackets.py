@@ -15,17 +15,19 @@ from dataclasses import dataclass
 import msgspec
 
 from wanglai.domain import limits as spend_rules
+from wanglai.domain import pin as pin_rules
 from wanglai.domain import redpacket as rules
 from wanglai.domain.errors import NotFound, WanglaiError
+from wanglai.domain.idempotency import reused
 from wanglai.domain.ledger import Request, Transfer
 from wanglai.domain.policy import check_direct
 from wanglai.domain.redpacket import Claim, Packet
-from wanglai.store import events, ledger, messages, wallet
+from wanglai.store import events, ledger, sequences, wallet
 from wanglai.store.conversations import peer_facts
 from wanglai.store.events import Notice, Sent
 from wanglai.store.ledger import Loaded
 from wanglai.store.messages import Appended
-from wanglai.store.sql import Op, Row, Values, all_rows, batched, execute, many, one
+from wanglai.store.sql import Op, Row, Values, all_rows, batched, many, one
 
 PACKET_COLUMNS = (
     "p.id, p.sender_id, p.conv_id, p.msg_seq, p.kind, p.amount, p.currency, p.shares, p.splits,"
@@ -34,6 +36,8 @@ PACKET_COLUMNS = (
 )
 _encode = msgspec.json.Encoder().encode
 
+CARD = "redpacket"
+"""The message kind of a packet's card in the conversation."""
 CLAIMED = "redpacket.claimed"
 EXPIRED = "redpacket.expired"
 
@@ -111,8 +115,20 @@ def chat_facts(conv_id: int, user_id: int) -> Op[tuple[str, int] | None]:
     return chat, int(row[1])
 
 
+def sender_facts(
+    conv_id: int, user_id: int
+) -> Op[tuple[wallet.Wallet | None, tuple[str, int] | None]]:
+    """The sender's wallet and ``chat_facts``, read together (point lookups: one read, on the
+    calling thread, before the PIN is asked)."""
+    found = yield from wallet.wallet(user_id)
+    facts = yield from chat_facts(conv_id, user_id)
+    return found, facts
+
+
 @dataclass(frozen=True)
 class NewPacket:
+    """One packet to send, under the sender's idempotency key."""
+
     sender_id: int
     conv_id: int
     kind: str
@@ -125,6 +141,8 @@ class NewPacket:
     limits: rules.PacketLimits
     spend_limits: spend_rules.SpendLimits
     now_ms: int
+    key: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -135,66 +153,284 @@ class SentPacket:
     sent: Sent
 
 
-def send(p: NewPacket) -> Op[SentPacket]:
+@dataclass(frozen=True)
+class Replayed:
+    """The packet first sent under this idempotency key (a retry): nothing was done again."""
+
+    packet: PacketRow
+
+
+def send(item: NewPacket) -> Op[SentPacket | Replayed]:
     """Move the amount from the sender's wallet to escrow, store the packet with its shares and
-    put its card in the chat, in one transaction; the limits are checked again here against the
-    chat as it is now."""
-    facts = yield from chat_facts(p.conv_id, p.sender_id)
-    if facts is None:
-        raise NotFound("conversation_not_found", "No such conversation.")
-    chat, members = facts
-    rules.check_packet(p.kind, p.amount, len(p.splits), chat, members, p.limits)
-    assert sum(p.splits) == p.amount
-    payer = yield from wallet.spend(p.sender_id, p.amount, p.now_ms, p.spend_limits)
-    expires = p.now_ms + p.limits.expiry_ms
-    row = yield from one(
-        "INSERT INTO red_packets (sender_id, conv_id, msg_seq, kind, amount, currency, shares,"
+    put its card in the chat, in one transaction, once per idempotency key; the limits are
+    checked again here against the chat as it is now. Raises what refused it (a key reused for
+    another packet, not a member, a broken limit, a locked or capped payer, an overdraft)."""
+    (outcome,) = yield from send_many([item])
+    if isinstance(outcome, WanglaiError):
+        raise outcome
+    return outcome
+
+
+_decode_row = msgspec.json.Decoder(PacketRow)
+
+
+def chats(convs: list[int]) -> Op[dict[int, tuple[str, list[int]]]]:
+    """Each conversation's kind and members, by id (conversations that exist)."""
+    rows = yield from all_rows(
+        "SELECT c.id, c.kind, m.user_id FROM conversations c JOIN members m ON m.conv_id = c.id"
+        " WHERE c.id = ANY(?) ORDER BY c.id, m.user_id",
+        Values(sorted(set(convs))),
+    )
+    out: dict[int, tuple[str, list[int]]] = {}
+    for r in rows:
+        out.setdefault(int(r[0]), (str(r[1]), []))[1].append(int(r[2]))
+    return out
+
+
+def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | WanglaiError]]:
+    """``send`` for a batch, set-wise: a fixed number of statements reads the keys, chats,
+    wallets and spend counters and writes the transfers, packets, cards, events and keys,
+    whatever the batch's size. Each item is sent or refused on its own, in order; a later item
+    sees what earlier ones did (a balance spent, a daily cap used, a key taken)."""
+    out: list[SentPacket | Replayed | WanglaiError | tuple[str, int] | None] = [None] * len(items)
+    first = yield from wallet.known_keys([(i.sender_id, i.key) for i in items])
+    found_chats = yield from chats([i.conv_id for i in items])
+    peers = {
+        (i.sender_id, peer)
+        for i in items
+        if i.conv_id in found_chats and found_chats[i.conv_id][0] == rules.DIRECT
+        for peer in found_chats[i.conv_id][1]
+        if peer != i.sender_id
+    }
+    facts = yield from peer_facts(peers)
+    senders = sorted({i.sender_id for i in items})
+    found = yield from wallet.wallets(senders)
+    days = sorted({spend_rules.day_of(i.now_ms) for i in items})
+    spent = yield from wallet.spent_on(senders, days)
+    in_batch: dict[tuple[int, str], int] = {}
+    accepted: list[int] = []
+    for n, item in enumerate(items):
+        key = (item.sender_id, item.key)
+        try:
+            known, earlier = first.get(key), in_batch.get(key)
+            if known is not None or earlier is not None:
+                print_ = known[0] if known is not None else items[earlier or 0].fingerprint
+                if print_ != item.fingerprint:
+                    raise reused()
+                # a retry: the first answer (stored, or the earlier item's in this batch)
+                out[n] = Replayed(_decode_row.decode(known[1])) if known else ("same", earlier or 0)
+                continue
+            chat = found_chats.get(item.conv_id)
+            if chat is None or item.sender_id not in chat[1]:
+                raise NotFound("conversation_not_found", "No such conversation.")
+            kind, members = chat
+            if kind == rules.DIRECT:
+                for peer in members:
+                    pair = facts.get((item.sender_id, peer))
+                    if peer != item.sender_id and pair is not None:
+                        check_direct(pair)
+            rules.check_packet(
+                item.kind, item.amount, len(item.splits), kind, len(members), item.limits
+            )
+            assert sum(item.splits) == item.amount
+            payer = found.get(item.sender_id)
+            if payer is None:
+                raise wallet.ledger_empty()
+            pin_rules.check_unlocked(payer.locked_until_ms, item.now_ms)
+        except WanglaiError as refused:
+            out[n] = refused
+            continue
+        in_batch[key] = n
+        accepted.append(n)
+
+    if not accepted:
+        return _settled(out)
+    # the money: one book for the batch; a cap or an overdraft refuses that item only
+    escrows = sorted({items[n].escrow_id for n in accepted})
+    loaded = yield from ledger.load(
+        [found[items[n].sender_id].account_id for n in accepted] + escrows
+    )
+    first_id = yield from ledger.reserve_ids(len(accepted))
+    packet_ids = yield from _packet_ids(len(accepted))
+    moved: list[int] = []
+    made: dict[int, tuple[int, Transfer]] = {}
+    for offset, n in enumerate(accepted):
+        item = items[n]
+        day = spend_rules.day_of(item.now_ms)
+        packet_id = packet_ids[offset]
+        request = Request(
+            found[item.sender_id].account_id,
+            item.escrow_id,
+            item.amount,
+            item.currency,
+            "redpacket",
+            ref=_ref(packet_id),
+        )
+        try:
+            # checked item by item, so two packets of one payer in a batch add up
+            spend_rules.check_spend(
+                item.amount,
+                spent.get((item.sender_id, day), 0),
+                found[item.sender_id].verified,
+                item.spend_limits,
+            )
+            move = loaded.book.apply(request, first_id + offset, item.now_ms)
+        except WanglaiError as refused:
+            out[n] = refused
+            continue
+        spent[(item.sender_id, day)] = spent.get((item.sender_id, day), 0) + item.amount
+        made[n] = (packet_id, move)
+        moved.append(n)
+    yield from ledger.save(loaded.book)
+    if not moved:
+        return _settled(out)
+    yield from wallet.add_spend(
+        [(items[n].sender_id, spend_rules.day_of(items[n].now_ms), items[n].amount) for n in moved]
+    )
+
+    # the cards: one seq per card in its chat; then the packets, which point at their cards
+    per_conv: dict[int, int] = {}
+    for n in moved:
+        per_conv[items[n].conv_id] = per_conv.get(items[n].conv_id, 0) + 1
+    conv_seq = yield from sequences.take("conversations", per_conv)
+    message_rows: list[tuple[object, ...]] = []
+    specs: list[events.Spec] = []
+    notices: list[list[Notice]] = []
+    packets: dict[int, PacketRow] = {}
+    for n in moved:
+        item = items[n]
+        packet_id, move = made[n]
+        conv_seq[item.conv_id] += 1
+        seq = conv_seq[item.conv_id]
+        body = _encode(
+            {
+                "packet": packet_id,
+                "kind": item.kind,
+                "shares": len(item.splits),
+                "greeting": item.greeting,
+            }
+        ).decode()
+        message_rows.append(
+            (
+                item.conv_id,
+                seq,
+                item.sender_id,
+                f"sys-{item.conv_id}-{seq}",
+                CARD,
+                body,
+                item.now_ms,
+            )
+        )
+        moves = wallet.movement_notices(loaded, [move])
+        notices.append(moves)
+        # the movement events go first: the card's event is pushed after them, in seq order
+        specs.extend(
+            events.Spec(m.user_ids, m.kind, None, None, _encode(m.data).decode()) for m in moves
+        )
+        specs.append(events.Spec(found_chats[item.conv_id][1], "message", item.conv_id, seq, None))
+        packets[n] = PacketRow(
+            packet_id,
+            item.sender_id,
+            item.conv_id,
+            seq,
+            item.kind,
+            item.amount,
+            item.currency,
+            len(item.splits),
+            list(item.splits),
+            0,
+            0,
+            item.greeting,
+            rules.OPEN,
+            item.now_ms,
+            item.now_ms + item.limits.expiry_ms,
+            None,
+        )
+    yield from many(
+        "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
+        " created_ms) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
+        message_rows,
+    )
+    deliveries = yield from events.append_many(specs, items[moved[0]].now_ms)
+    yield from many(
+        "INSERT INTO red_packets (id, sender_id, conv_id, msg_seq, kind, amount, currency, shares,"
         " splits, claimed_count, claimed_amount, greeting, state, created_ms, expires_ms)"
-        " VALUES (?, ?, 0, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?) RETURNING id",
-        p.sender_id,
-        p.conv_id,
-        p.kind,
-        p.amount,
-        p.currency,
-        len(p.splits),
-        json.dumps(list(p.splits)),
-        p.greeting,
-        rules.OPEN,
-        p.now_ms,
-        expires,
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
+        [
+            (
+                p.id,
+                p.sender_id,
+                p.conv_id,
+                p.msg_seq,
+                p.kind,
+                p.amount,
+                p.currency,
+                p.shares,
+                json.dumps(p.splits),
+                p.greeting,
+                p.state,
+                p.created_ms,
+                p.expires_ms,
+            )
+            for p in (packets[n] for n in moved)
+        ],
     )
-    assert row is not None
-    packet_id = int(row[0])
-    move = Request(
-        payer.account_id, p.escrow_id, p.amount, p.currency, "redpacket", ref=_ref(packet_id)
+    yield from wallet.remember_keys(
+        [
+            (
+                items[n].sender_id,
+                items[n].key,
+                items[n].fingerprint,
+                _encode(packets[n]).decode(),
+                items[n].now_ms,
+            )
+            for n in moved
+        ]
     )
-    transfers, loaded = yield from ledger.apply([move], p.now_ms)
-    body = {"packet": packet_id, "kind": p.kind, "shares": len(p.splits), "greeting": p.greeting}
-    card = yield from messages.append_card(
-        p.conv_id, p.sender_id, "redpacket", _encode(body).decode(), p.now_ms
+    at = 0
+    for n, moves, message_row in zip(moved, notices, message_rows, strict=True):
+        sent: Sent = []
+        for notice in moves:
+            sent.append((notice, deliveries[at]))
+            at += 1
+        card_deliveries = deliveries[at]
+        at += 1
+        message = (*message_row[:6], None, message_row[6], None, None)
+        out[n] = SentPacket(packets[n], Appended(message, card_deliveries, False), sent)
+    return _settled(out)
+
+
+def _settled(
+    out: list[SentPacket | Replayed | WanglaiError | tuple[str, int] | None],
+) -> list[SentPacket | Replayed | WanglaiError]:
+    """Items that repeated an earlier item's key in the same batch get its answer."""
+    done: list[SentPacket | Replayed | WanglaiError] = []
+    for value in out:
+        if isinstance(value, tuple):
+            first = done[value[1]]
+            done.append(Replayed(first.packet) if isinstance(first, SentPacket) else first)
+        else:
+            assert value is not None
+            done.append(value)
+    return done
+
+
+def _packet_ids(count: int) -> Op[list[int]]:
+    """``count`` new packet ids: on SQLite the next rowids (the one writer holds the write
+    lock), on PostgreSQL drawn from the column's sequence."""
+    if not count:
+        return []
+    rows = yield from all_rows(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+        " SELECT (SELECT COALESCE(MAX(id), 0) FROM red_packets) + i FROM n",
+        count,
+        pg_sql="SELECT nextval(pg_get_serial_sequence('red_packets', 'id'))"
+        " FROM generate_series(1, $1)",
     )
-    msg_seq = int(card.message[1])
-    yield from execute("UPDATE red_packets SET msg_seq = ? WHERE id = ?", msg_seq, packet_id)
-    sent = yield from events.notify(wallet.movement_notices(loaded, transfers), p.now_ms)
-    packet = PacketRow(
-        packet_id,
-        p.sender_id,
-        p.conv_id,
-        msg_seq,
-        p.kind,
-        p.amount,
-        p.currency,
-        len(p.splits),
-        list(p.splits),
-        0,
-        0,
-        p.greeting,
-        rules.OPEN,
-        p.now_ms,
-        expires,
-        None,
-    )
-    return SentPacket(packet, card, sent)
+    return sorted(int(r[0]) for r in rows)
+
+
+batched(send, send_many)
 
 
 # ---------------------------------------------------------------- claiming

@@ -154,7 +154,7 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
     refused on its own, in order; a later item sees what earlier ones did (a balance spent, a
     key used)."""
     out: list[Made | Replayed | WanglaiError | None] = [None] * len(items)
-    first = yield from _known_keys([(i.sender_id, i.key) for i in items])
+    first = yield from wallets.known_keys([(i.sender_id, i.key) for i in items])
     pairs = {(i.sender_id, i.receiver_id) for i in items}
     facts = yield from conversations.peer_facts(pairs)
     people = sorted({u for i in items for u in (i.sender_id, i.receiver_id)})
@@ -354,22 +354,6 @@ def _settled(
             assert value is not None
             done.append(value)
     return done
-
-
-def _known_keys(keys: list[tuple[int, str]]) -> Op[dict[tuple[int, str], tuple[str, str]]]:
-    """Stored idempotency keys among these: (fingerprint, response) by (user, key), looked up
-    pair by pair through the primary key (not users x keys)."""
-    rows = yield from all_rows(
-        f"WITH v(u, k) AS (VALUES {', '.join(['(?, ?)'] * len(keys))})"
-        " SELECT i.user_id, i.key, i.fingerprint, i.response"
-        " FROM v JOIN idempotency_keys i ON i.user_id = v.u AND i.key = v.k",
-        *[x for key in keys for x in key],
-        pg_sql="SELECT i.user_id, i.key, i.fingerprint, i.response"
-        " FROM unnest(?::bigint[], ?::text[]) AS v(u, k)"
-        " JOIN idempotency_keys i ON i.user_id = v.u AND i.key = v.k",
-        pg_params=[[u for u, _ in keys], [k for _, k in keys]],
-    )
-    return {(int(r[0]), str(r[1])): (str(r[2]), str(r[3])) for r in rows}
 
 
 batched(create, create_many)

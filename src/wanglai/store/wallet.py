@@ -243,6 +243,34 @@ def idempotent(
     return result, False
 
 
+def known_keys(keys: Sequence[tuple[int, str]]) -> Op[dict[tuple[int, str], tuple[str, str]]]:
+    """Stored idempotency keys among these (user, key) pairs, read set-wise for a batch of
+    payments: (fingerprint, response) by (user, key). Looked up pair by pair through the
+    primary key (a VALUES join), not as users x keys."""
+    if not keys:
+        return {}
+    rows = yield from all_rows(
+        f"WITH v(u, k) AS (VALUES {', '.join(['(?, ?)'] * len(keys))})"
+        " SELECT i.user_id, i.key, i.fingerprint, i.response"
+        " FROM v JOIN idempotency_keys i ON i.user_id = v.u AND i.key = v.k",
+        *[x for key in keys for x in key],
+        pg_sql="SELECT i.user_id, i.key, i.fingerprint, i.response"
+        " FROM unnest(?::bigint[], ?::text[]) AS v(u, k)"
+        " JOIN idempotency_keys i ON i.user_id = v.u AND i.key = v.k",
+        pg_params=[[u for u, _ in keys], [k for _, k in keys]],
+    )
+    return {(int(r[0]), str(r[1])): (str(r[2]), str(r[3])) for r in rows}
+
+
+def remember_keys(rows: Sequence[tuple[int, str, str, str, int]]) -> Op[None]:
+    """Store (user, key, fingerprint, response, created_ms) idempotency records."""
+    yield from many(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, created_ms)"
+        " VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
 # ---------------------------------------------------------------- movements
 
 
