@@ -117,8 +117,11 @@ class Client:
         body: Any = None,
         params: dict[str, Any] | None = None,
         auth: bool = True,
+        key: str | None = None,
     ) -> T:
         headers = {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         if auth:
             if not self.token:
                 raise ApiError("unauthenticated", "Log in first (login() or token=).", 401)
@@ -288,6 +291,113 @@ class Client:
 
     async def unblock(self, user_id: int) -> None:
         await self._call("DELETE", f"/v1/blocks/{int(user_id)}")
+
+    # ------------------------------------------------------------ wallet
+
+    async def _pay(self, path: str, body: Any = None, key: str | None = None) -> Json:
+        """A money-moving POST under one idempotency key (made here unless given): if the
+        connection drops before the answer, it is sent again with the same key, so the money
+        moves at most once and the answer is the first one."""
+        idem = key or uuid.uuid4().hex
+        for attempt in range(3):
+            try:
+                return await self._call("POST", path, Json, body=body, key=idem)
+            except Disconnected:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def wallet(self) -> Json:
+        """Balance, available amount, limits and settings (amounts in fen)."""
+        return await self._call("GET", "/v1/wallet", Json)
+
+    async def statement(
+        self, before: int | None = None, limit: int = 50, kind: str | None = None
+    ) -> Json:
+        params = {"before": before, "limit": limit, "kind": kind}
+        return await self._call("GET", "/v1/wallet/statement", Json, params=params)
+
+    async def set_pin(self, pin: str, current: str | None = None) -> Json:
+        body = {"pin": pin, "current": current}
+        return await self._call("PUT", "/v1/wallet/pin", Json, body=body)
+
+    async def wallet_settings(
+        self, strangers: bool | None = None, pin_free_limit: int | None = None
+    ) -> Json:
+        body = {"strangers": strangers, "pin_free_limit": pin_free_limit}
+        return await self._call("PATCH", "/v1/wallet/settings", Json, body=body)
+
+    async def transfer(
+        self,
+        to: int,
+        amount: int,
+        note: str = "",
+        pin: str | None = None,
+        key: str | None = None,
+    ) -> Json:
+        """Send ``amount`` fen to a person; it waits for them to accept (24 hours)."""
+        body = {"to": to, "amount": amount, "note": note, "pin": pin}
+        return await self._pay("/v1/wallet/transfers", body, key)
+
+    async def transfer_info(self, transfer_id: int) -> Json:
+        return await self._call("GET", f"/v1/wallet/transfers/{int(transfer_id)}", Json)
+
+    async def accept_transfer(self, transfer_id: int, key: str | None = None) -> Json:
+        return await self._pay(f"/v1/wallet/transfers/{int(transfer_id)}/accept", None, key)
+
+    async def decline_transfer(self, transfer_id: int, key: str | None = None) -> Json:
+        return await self._pay(f"/v1/wallet/transfers/{int(transfer_id)}/decline", None, key)
+
+    async def send_red_packet(
+        self,
+        conv: int,
+        amount: int,
+        kind: str = "lucky",
+        shares: int | None = None,
+        greeting: str = "",
+        pin: str | None = None,
+        key: str | None = None,
+    ) -> Json:
+        body = {
+            "conv": conv,
+            "kind": kind,
+            "amount": amount,
+            "shares": shares,
+            "greeting": greeting,
+            "pin": pin,
+        }
+        return await self._pay("/v1/redpackets", body, key)
+
+    async def claim_red_packet(self, packet_id: int) -> Json:
+        """Your share (a second claim returns the first, with ``new`` false)."""
+        return await self._call("POST", f"/v1/redpackets/{int(packet_id)}/claim", Json)
+
+    async def red_packet(self, packet_id: int) -> Json:
+        return await self._call("GET", f"/v1/redpackets/{int(packet_id)}", Json)
+
+    async def top_up(
+        self, amount: int, channel: str = "bank", card: str | None = None, key: str | None = None
+    ) -> Json:
+        """A funding order: ``pending`` until the bank or the operator confirms it."""
+        body = {"channel": channel, "amount": amount, "card": card}
+        return await self._pay("/v1/wallet/topups", body, key)
+
+    async def withdraw(
+        self, amount: int, account: str, pin: str | None = None, key: str | None = None
+    ) -> Json:
+        body = {"amount": amount, "account": account, "pin": pin}
+        return await self._pay("/v1/wallet/withdrawals", body, key)
+
+    async def funding_order(self, order_id: int) -> Json:
+        return await self._call("GET", f"/v1/wallet/funding/{int(order_id)}", Json)
+
+    async def pay(
+        self, code: str, amount: int | None = None, pin: str | None = None, key: str | None = None
+    ) -> Json:
+        """Pay a merchant's payment code (its token or ``wanglai://pay/…`` URI)."""
+        body = {"code": code, "amount": amount, "pin": pin}
+        return await self._pay("/v1/pay", body, key)
 
     async def create_group(self, title: str, members: list[int]) -> Json:
         """A new group you own, with some of your friends; its ``id`` is a conversation id."""
