@@ -169,15 +169,25 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
         conn.spawn(_guard(conn, work))
     elif isinstance(frame, TypingFrame):
         conn.spawn(_guard(conn, app.messaging.typing(conn.user_id, frame.conv)))
-    elif isinstance(frame, ClaimFrame):
-        conn.spawn(
-            _answer(conn, frame.id, "claimed", app.redpackets.claim(conn.user_id, frame.packet))
-        )
-    elif isinstance(frame, TransferFrame):
-        work = app.transfers.send(
-            conn.user_id, frame.to, frame.amount, frame.currency, frame.note, frame.pin, frame.id
-        )
-        conn.spawn(_answer(conn, frame.id, "transferred", work))
+    elif isinstance(frame, ClaimFrame | TransferFrame):
+        if conn.in_flight >= MAX_IN_FLIGHT:
+            conn.push(_error("too_many_in_flight", "Wait for answers first.", frame.id))
+            return
+        conn.in_flight += 1
+        if isinstance(frame, ClaimFrame):
+            work = app.redpackets.claim(conn.user_id, frame.packet)
+            conn.spawn(_answer(conn, frame.id, "claimed", work))
+        else:
+            work = app.transfers.send(
+                conn.user_id,
+                frame.to,
+                frame.amount,
+                frame.currency,
+                frame.note,
+                frame.pin,
+                frame.id,
+            )
+            conn.spawn(_answer(conn, frame.id, "transferred", work))
     else:
         conn.spawn(_guard(conn, app.sync.save_cursor(conn.device_id, max(0, frame.seq))))
 
@@ -252,7 +262,7 @@ def _acknowledge(app: Any, conn: Connection, item: NewMessage, appended: Any) ->
 
 async def _answer(conn: Connection, frame_id: str, kind: str, work: Any) -> None:
     """Run a use case for a frame and answer ``{"t": kind, "id": frame_id, "result": …}`` (or an
-    ``error`` frame with the frame's ``id``)."""
+    ``error`` frame with the frame's ``id``); the frame counts as in flight until then."""
     try:
         result = await work
     except WanglaiError as exc:
@@ -262,6 +272,8 @@ async def _answer(conn: Connection, frame_id: str, kind: str, work: Any) -> None
         log.exception("%s failed", kind)
         conn.push(_error("internal", "Something broke on our side; it was logged.", frame_id))
         return
+    finally:
+        conn.in_flight -= 1
     conn.push(
         b'{"t":"%s","id":%s,"result":%s}' % (kind.encode(), _encode(frame_id), _encode(result))
     )
