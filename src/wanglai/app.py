@@ -197,11 +197,15 @@ async def _not_found(request: web.Request) -> web.Response:
 
 
 async def _sweep_idle(container: Container) -> None:
-    """Close connections that stopped pinging; one loop for all, no timer per connection."""
+    """Close connections that stopped pinging; one loop for all, no timer per connection.
+
+    A client may stretch its pings up to ``heartbeat_max_s`` apart, so a connection is idle
+    only when silent for longer than that plus one ``heartbeat_s`` of grace."""
     interval = container.settings.heartbeat_s
+    limit = max(interval, container.settings.heartbeat_max_s) + interval
     while True:
         await asyncio.sleep(interval)
-        closed = container.hub.close_idle(3 * interval)
+        closed = container.hub.close_idle(limit)
         if closed:
             log.info("closed %d idle connections", closed)
 

@@ -27,6 +27,9 @@ class Settings:
     code_pepper: bytes = b""
     max_devices: int = 6
     heartbeat_s: int = 60
+    heartbeat_max_s: int = 600
+    """The longest a client may stay silent between pings (clients lengthen their interval from
+    ``heartbeat_s`` up to this while their network keeps the connection)."""
     """What the server asks clients for; a connection silent for 3x this long is closed."""
     send_buffer_bytes: int = 1 << 20
     """Bytes a connection may have unsent before it counts as a slow consumer and is closed."""
@@ -83,6 +86,7 @@ class Settings:
             "default_region": env.get("WANGLAI_DEFAULT_REGION", "CN"),
             "code_pepper": env.get("WANGLAI_CODE_PEPPER", "").encode(),
             "heartbeat_s": _int("WANGLAI_HEARTBEAT_S", 60),
+            "heartbeat_max_s": _int("WANGLAI_HEARTBEAT_MAX_S", 600),
             "otp_sends_per_number": _int("WANGLAI_OTP_SENDS_PER_NUMBER", 3),
             "otp_sends_per_address": _int("WANGLAI_OTP_SENDS_PER_ADDRESS", 10),
             "otp_sends_per_prefix": _int("WANGLAI_OTP_SENDS_PER_PREFIX", 30),

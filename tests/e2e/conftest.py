@@ -167,8 +167,10 @@ def server(tmp_path: Path, e2e_database_url: str) -> Iterator[Server]:
 
 @pytest.fixture
 def fast_heartbeat_server(tmp_path: Path, e2e_database_url: str) -> Iterator[Server]:
-    """A server that asks for a ping every second and drops sockets silent for three."""
+    """A server that asks for a ping every second, lets clients stretch that to two, and drops
+    sockets silent for three."""
     srv = Server(tmp_path / "data", e2e_database_url, heartbeat_s=1)
+    srv.env["WANGLAI_HEARTBEAT_MAX_S"] = "2"
     srv.start()
     try:
         yield srv

@@ -24,6 +24,7 @@ from wanglai.client import frames
 from wanglai.client.backoff import Backoff
 from wanglai.client.connection import Connected, Connection
 from wanglai.client.errors import ApiError, ClientError, Disconnected
+from wanglai.client.heartbeat import AdaptiveHeartbeat
 from wanglai.client.ordering import Cursor, Verdict
 from wanglai.gateway.schemas import CodeSent, ConversationRef, ReadRequest
 from wanglai.services.views import (
@@ -59,8 +60,12 @@ class Client:
         backoff: Backoff | None = None,
         on_typing: Callable[[int, int], None] | None = None,
         inbox_limit: int = 10_000,
+        heartbeat: AdaptiveHeartbeat | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.heartbeat = heartbeat
+        """How the socket's ping interval adapts (by default: from the server's bounds, x1.5
+        after two answered pings)."""
         self.token = token
         self.user_id: int | None = None
         self.device_id: int | None = None
@@ -517,6 +522,7 @@ class Client:
                 self.backoff,
                 self.inbox_limit,
                 self.on_typing,
+                self.heartbeat,
             )
             self._conn.start()
         return self._conn

@@ -23,12 +23,15 @@ import msgspec
 from wanglai.client import frames
 from wanglai.client.backoff import Backoff
 from wanglai.client.errors import ApiError, DeviceRevoked, Disconnected
+from wanglai.client.heartbeat import AdaptiveHeartbeat
 from wanglai.services.views import EventView, MessageView
 
 log = logging.getLogger("wanglai.client")
 
 CLOSE_REVOKED = 4003
 HANDSHAKE_TIMEOUT = 10.0
+PONG_WAIT = 10.0
+"""How long a ping may wait for its pong before it does not count as answered."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Connection:
         backoff: Backoff,
         inbox_limit: int = 10_000,
         on_typing: Callable[[int, int], None] | None = None,
+        heartbeat: AdaptiveHeartbeat | None = None,
     ) -> None:
         self.http = http
         self.url = url
@@ -65,6 +69,10 @@ class Connection:
         self.fatal: ApiError | None = None
         """Set when reconnecting cannot help (token refused, device revoked)."""
         self.overflowed = False
+        self.heartbeat = heartbeat or AdaptiveHeartbeat(60, 60)
+        """How often this connection pings; it learns across reconnects."""
+        self.pings = 0
+        self._pong = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._inbox: deque[Item] = deque()
         self._wakeup = asyncio.Event()
@@ -203,14 +211,20 @@ class Connection:
                 hello = self._handle(data)
                 if hello is not None and pinger is None:
                     greeted = True
-                    period = max(1, hello.heartbeat)
-                    silence = 2 * period + 2
+                    self.heartbeat.bounds(hello.heartbeat, hello.heartbeat_max or hello.heartbeat)
                     pinger = asyncio.get_running_loop().create_task(
-                        self._ping(ws, period), name="wanglai-ping"
+                        self._ping(ws), name="wanglai-ping"
                     )
+                if greeted:
+                    # a ping is due after ``interval``, its pong a moment later
+                    silence = self.heartbeat.interval + PONG_WAIT + 1
         except (aiohttp.ClientError, ConnectionError) as exc:
             log.debug("websocket read failed: %r", exc)
         finally:
+            if greeted and not self._stopped:
+                # dropped under us (not closed by close()): maybe a NAT that forgot the
+                # connection during the silence; ping more often next time
+                self.heartbeat.lost()
             if pinger is not None:
                 pinger.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -250,6 +264,8 @@ class Connection:
                 self._connected.set()
                 self._queue(Connected(hello.head), always=True)
                 return hello
+            elif tag == "pong":
+                self._pong.set()
             elif tag == "typing" and self.on_typing is not None:
                 typing = frames.decode_typing(data)
                 self.on_typing(typing.conv, typing.user)
@@ -281,10 +297,18 @@ class Connection:
         self.fatal = error
         self._wakeup.set()
 
-    async def _ping(self, ws: aiohttp.ClientWebSocketResponse, period: int) -> None:
-        """A ping every heartbeat keeps the server from closing the socket as idle."""
+    async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Ping after each heartbeat interval of silence on our side; an answered ping lets
+        the interval grow (see ``client/heartbeat.py``)."""
         ping = frames.encode({"t": "ping"}).decode()
         while not ws.closed:
-            await asyncio.sleep(period)
+            await asyncio.sleep(self.heartbeat.interval)
+            self._pong.clear()
             with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
                 await ws.send_str(ping)
+                self.pings += 1
+            try:
+                await asyncio.wait_for(self._pong.wait(), PONG_WAIT)
+            except TimeoutError:
+                continue  # the read loop's silence timeout decides whether it is dead
+            self.heartbeat.answered()

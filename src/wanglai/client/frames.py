@@ -21,6 +21,8 @@ class Hello(msgspec.Struct):
     head: int
     heartbeat: int
     queue: int = 0
+    heartbeat_max: int = 0
+    """The longest the server lets a connection stay silent between pings (0: ``heartbeat``)."""
 
 
 class Ack(msgspec.Struct):

@@ -144,6 +144,7 @@ async def _hello(app: Any, conn: Connection) -> bytes:
             "device": conn.device_id,
             "head": head,
             "heartbeat": app.settings.heartbeat_s,
+            "heartbeat_max": max(app.settings.heartbeat_s, app.settings.heartbeat_max_s),
             "buffer": app.hub.buffer_limit,
         }
     )
