@@ -239,3 +239,46 @@ async def test_slow_consumer_is_closed_and_resyncs(api: Api) -> None:
             break
     assert seqs == list(range(1, sent + 1))
     await sender.close()
+
+
+async def test_messagepack_subprotocol(api: Api) -> None:
+    """``wanglai.msgpack``: the same frames as MessagePack binary frames, both ways; a JSON
+    socket in the same conversation still gets JSON; bad MessagePack is a clean error."""
+    import msgspec
+
+    a, b = await api.user(), await api.user()
+    conv = await direct(api, a, b)
+    packed = await api.http.ws_connect(
+        api.url("/v1/ws"), headers=a.auth, protocols=("wanglai.msgpack", "wanglai.json")
+    )
+    assert packed.protocol == "wanglai.msgpack"
+
+    async def next_packed() -> dict:  # type: ignore[type-arg]
+        msg = await packed.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.BINARY, msg
+        return msgspec.msgpack.decode(msg.data)  # type: ignore[no-any-return]
+
+    hello = await next_packed()
+    assert hello["t"] == "hello" and hello["user"] == a.id
+    plain = await api.ws(b)  # JSON, no subprotocol
+    send = {"t": "send", "id": "p1", "conv": conv, "kind": "text", "body": {"text": "你好"}}
+    await packed.send_bytes(msgspec.msgpack.encode(send))
+    own = await next_packed()
+    assert own["ack"] == "p1" and own["message"]["body"] == {"text": "你好"}
+    event = await next_of(plain, "event")
+    assert event["message"]["body"] == {"text": "你好"} and event["seq"] >= 1
+    # the MessagePack frame is smaller than the JSON one for the same event
+    as_json = msgspec.json.encode(own)
+    assert len(msgspec.msgpack.encode(own)) < len(as_json)
+    await packed.send_bytes(b"\xc1 not messagepack")
+    error = await next_packed()
+    assert (error["t"], error["code"]) == ("error", "malformed_frame")
+    await packed.send_bytes(msgspec.msgpack.encode({"t": "ping"}))
+    assert await next_packed() == {"t": "pong"}
+    # a JSON socket that sends binary is told to use the subprotocol
+    await plain.send_bytes(msgspec.msgpack.encode({"t": "ping"}))
+    assert (await next_of(plain, "error"))["code"] == "unsupported_frame"
+    _, history = await api.call("GET", f"/v1/conversations/{conv}/messages", a)
+    assert [m["client_id"] for m in history] == ["p1"]
+    await packed.close()
+    await plain.close()

@@ -111,6 +111,27 @@ async def test_two_clients_chat_live_both_ways(users: Users, followers: list[Fol
     assert [m.seq for m in await alice.search("alice")] == [2]
 
 
+async def test_a_messagepack_client_chats_with_a_json_client(
+    users: Users, followers: list[Follower]
+) -> None:
+    alice = await users.login(msgpack=True)
+    await alice.update_me(dm_policy="anyone")
+    bob = await users.open_to_anyone()
+    assert bob.user_id is not None and alice.user_id is not None
+    conv = await alice.open_direct(bob.user_id)
+    a, b = follow(followers, alice), follow(followers, bob)
+    await alice.connect()
+    await bob.connect()
+    assert alice.connection is not None and alice.connection.binary
+    assert bob.connection is not None and not bob.connection.binary
+    sent = await alice.send(conv, "packed 你好")
+    await b.until(lambda: b.texts() == ["packed 你好"])
+    await bob.send(conv, "plain")
+    await a.until(lambda: a.texts() == ["packed 你好", "plain"])
+    assert sent.seq == 1
+    assert_in_order_once(a.events)
+
+
 async def test_send_without_socket_uses_rest_and_retry_is_not_duplicated(users: Users) -> None:
     alice = await users.open_to_anyone()
     bob = await users.open_to_anyone()

@@ -61,8 +61,11 @@ class Client:
         on_typing: Callable[[int, int], None] | None = None,
         inbox_limit: int = 10_000,
         heartbeat: AdaptiveHeartbeat | None = None,
+        msgpack: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.msgpack = msgpack
+        """Frames as MessagePack on the WebSocket (the ``wanglai.msgpack`` subprotocol)."""
         self.heartbeat = heartbeat
         """How the socket's ping interval adapts (by default: from the server's bounds, x1.5
         after two answered pings)."""
@@ -523,6 +526,7 @@ class Client:
                 self.inbox_limit,
                 self.on_typing,
                 self.heartbeat,
+                self.msgpack,
             )
             self._conn.start()
         return self._conn

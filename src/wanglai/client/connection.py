@@ -31,6 +31,9 @@ log = logging.getLogger("wanglai.client")
 CLOSE_REVOKED = 4003
 HANDSHAKE_TIMEOUT = 10.0
 PONG_WAIT = 10.0
+PING = {"t": "ping"}
+JSON = "wanglai.json"
+MSGPACK = "wanglai.msgpack"
 """How long a ping may wait for its pong before it does not count as answered."""
 
 
@@ -54,8 +57,13 @@ class Connection:
         inbox_limit: int = 10_000,
         on_typing: Callable[[int, int], None] | None = None,
         heartbeat: AdaptiveHeartbeat | None = None,
+        msgpack: bool = False,
     ) -> None:
         self.http = http
+        self.msgpack = msgpack
+        """Ask for the ``wanglai.msgpack`` subprotocol (smaller frames); JSON if refused."""
+        self.binary = False
+        """Whether the open socket speaks MessagePack."""
         self.url = url
         self.token = token
         self.backoff = backoff
@@ -134,7 +142,10 @@ class Connection:
         if ws is None or ws.closed or self.hello is None:
             raise Disconnected("The WebSocket is not connected.")
         try:
-            await ws.send_str(frames.encode(frame).decode())
+            if self.binary:
+                await ws.send_bytes(msgspec.msgpack.encode(frame))
+            else:
+                await ws.send_str(frames.encode(frame).decode())
         except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
             raise Disconnected(str(exc)) from exc
 
@@ -172,6 +183,7 @@ class Connection:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
                 return await self.http.ws_connect(
                     self.url,
+                    protocols=(MSGPACK, JSON) if self.msgpack else (),
                     headers={"Authorization": f"Bearer {self.token}"},
                     autoping=True,
                     heartbeat=None,
@@ -194,6 +206,7 @@ class Connection:
         two heartbeats (pings included) is taken for dead and the socket is dropped.
         """
         self._ws = ws
+        self.binary = ws.protocol == MSGPACK
         self.connects += 1
         pinger: asyncio.Task[None] | None = None
         greeted = False
@@ -208,6 +221,8 @@ class Connection:
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     break
                 data = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    data = frames.encode(msgspec.msgpack.decode(data))
                 hello = self._handle(data)
                 if hello is not None and pinger is None:
                     greeted = True
@@ -300,12 +315,11 @@ class Connection:
     async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Ping after each heartbeat interval of silence on our side; an answered ping lets
         the interval grow (see ``client/heartbeat.py``)."""
-        ping = frames.encode({"t": "ping"}).decode()
         while not ws.closed:
             await asyncio.sleep(self.heartbeat.interval)
             self._pong.clear()
-            with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
-                await ws.send_str(ping)
+            with contextlib.suppress(Disconnected):
+                await self.send_frame(PING)
                 self.pings += 1
             try:
                 await asyncio.wait_for(self._pong.wait(), PONG_WAIT)

@@ -21,6 +21,11 @@ from wanglai.store.messages import NewMessage
 
 log = logging.getLogger("wanglai.ws")
 MAX_FRAME = 64 * 1024
+JSON = "wanglai.json"
+MSGPACK = "wanglai.msgpack"
+SUBPROTOCOLS = (MSGPACK, JSON)
+"""``Sec-WebSocket-Protocol``: frames as JSON text (the default, also with no subprotocol) or
+as MessagePack binary frames, the same objects in fewer bytes."""
 MAX_IN_FLIGHT = 256
 
 
@@ -90,6 +95,11 @@ PONG = b'{"t":"pong"}'
 _DONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
+def _json_from_msgpack(data: bytes) -> bytes:
+    """A client's MessagePack frame as the JSON the frame decoder reads (frames are small)."""
+    return _encode(msgspec.msgpack.decode(data))
+
+
 def _error(code: str, message: str, frame_id: str | None = None) -> bytes:
     payload: dict[str, Any] = {"t": "error", "code": code, "message": message}
     if frame_id is not None:
@@ -105,13 +115,19 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return error_response(exc.code, exc.message, STATUS.get(exc.kind, 400))
     # Text frames stay bytes (no decode to str and back); the JSON decoder reads bytes.
     ws = web.WebSocketResponse(
-        autoping=True, heartbeat=None, max_msg_size=MAX_FRAME, compress=False, decode_text=False
+        autoping=True,
+        heartbeat=None,
+        max_msg_size=MAX_FRAME,
+        compress=False,
+        decode_text=False,
+        protocols=SUBPROTOCOLS,
     )
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
-    conn = Connection(app.hub, ws, transport, session.user_id, session.device_id)
+    msgpack = ws.ws_protocol == MSGPACK
+    conn = Connection(app.hub, ws, transport, session.user_id, session.device_id, msgpack)
     del session  # an idle connection's handler keeps as few objects alive as it can
     app.hub.add(conn)
     try:
@@ -124,8 +140,22 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 conn.bytes_in += len(data)
                 app.metrics.frames_in += 1
                 _dispatch(app, conn, data)
+            elif msg.type == WSMsgType.BINARY and conn.msgpack:
+                conn.bytes_in += len(msg.data)
+                app.metrics.frames_in += 1
+                try:
+                    data = _json_from_msgpack(msg.data)
+                except (msgspec.DecodeError, msgspec.EncodeError, TypeError, RecursionError):
+                    conn.push(_error("malformed_frame", "Frames are MessagePack maps with a 't'."))
+                    continue
+                _dispatch(app, conn, data)
             elif msg.type == WSMsgType.BINARY:
-                conn.push(_error("unsupported_frame", "Send JSON text frames."))
+                conn.push(
+                    _error(
+                        "unsupported_frame",
+                        "Send JSON text frames (or use the wanglai.msgpack subprotocol).",
+                    )
+                )
             elif msg.type in _DONE:
                 break
     finally:

@@ -9,12 +9,21 @@ from __future__ import annotations
 import struct
 
 _OP_TEXT_FIN = 0x81
+_OP_BINARY_FIN = 0x82
 
 
 def text_frame(payload: bytes) -> bytes:
+    return _frame(_OP_TEXT_FIN, payload)
+
+
+def binary_frame(payload: bytes) -> bytes:
+    return _frame(_OP_BINARY_FIN, payload)
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
     n = len(payload)
     if n < 126:
-        return bytes((_OP_TEXT_FIN, n)) + payload
+        return bytes((opcode, n)) + payload
     if n < 65536:
-        return struct.pack("!BBH", _OP_TEXT_FIN, 126, n) + payload
-    return struct.pack("!BBQ", _OP_TEXT_FIN, 127, n) + payload
+        return struct.pack("!BBH", opcode, 126, n) + payload
+    return struct.pack("!BBQ", opcode, 127, n) + payload
