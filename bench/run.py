@@ -45,6 +45,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "ledger.api_transfers_per_s": (10_000, "min"),
     "redpacket.storm_p99_ms": (200, "max"),
     "redpacket.sends_per_s": (2_000, "min"),
+    "wire.bytes_per_text": (2 * 20 + 120, "max"),
 }
 
 Result = dict[str, Any]
@@ -279,7 +280,19 @@ def bench_redpacket(args: argparse.Namespace) -> Result:
     }
 
 
+def bench_wire(args: argparse.Namespace) -> Result:
+    say("wire: bytes on the wire for one 20-character text (send, ack, delivery)")
+    with Server() as server:
+        out = run_load(server, "wire", {}, args.timeout)
+    return {
+        "wire.bytes_per_text": out["msgpack"]["bytes"],
+        "wire.bytes_per_text_json": out["json"]["bytes"],
+        "wire.detail": out,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "wire": bench_wire,
     "transfers": bench_transfers,
     "redpacket": bench_redpacket,
     "ledger_engine": bench_ledger_engine,

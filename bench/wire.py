@@ -1,0 +1,108 @@
+"""Bytes on the wire for one chat message (the ``wire`` scenario of the load process).
+
+Alice sends Bob a 20-character text over her WebSocket; counted are the TCP payload bytes of
+the three frames it takes, after both sockets have said hello: Alice's send (up), the event
+that acknowledges it to her (down) and Bob's event (down). The sockets go through a relay on
+loopback that counts what crosses it, once with JSON frames and once with the
+``wanglai.msgpack`` subprotocol. Everything WebSocket framing adds (client masking, headers)
+is included; TCP/IP headers are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from load import setup
+from server import free_port
+from users import User, provision
+
+TEXT = "twenty characters ok"
+assert len(TEXT) == 20
+
+
+class Relay:
+    """Forwards loopback TCP to the server and counts bytes each way."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.up = 0
+        self.down = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        await asyncio.gather(
+            self._pipe(reader, up_writer, True),
+            self._pipe(up_reader, writer, False),
+            return_exceptions=True,
+        )
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                if up:
+                    self.up += len(data)
+                else:
+                    self.down += len(data)
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+
+async def one_message(
+    relay: Relay, alice: User, bob: User, conv: int, protocols: tuple[str, ...]
+) -> dict[str, Any]:
+    url = f"ws://127.0.0.1:{relay.port}/v1/ws"
+    async with aiohttp.ClientSession() as http:
+        wa = await http.ws_connect(url, headers=alice.auth, protocols=protocols, compress=0)
+        wb = await http.ws_connect(url, headers=bob.auth, protocols=protocols, compress=0)
+        binary = wa.protocol == "wanglai.msgpack"
+        for ws in (wa, wb):
+            await ws.receive()  # hello
+        await asyncio.sleep(0.2)
+        up0, down0 = relay.up, relay.down
+        frame_id = "wm" if binary else "wj"  # one message per run, not a retry of the first
+        frame = {"t": "send", "id": frame_id, "conv": conv, "kind": "text", "body": {"text": TEXT}}
+        if binary:
+            await wa.send_bytes(msgspec.msgpack.encode(frame))
+        else:
+            await wa.send_str(msgspec.json.encode(frame).decode())
+        ack = await wa.receive(timeout=10)
+        event = await wb.receive(timeout=10)
+        await asyncio.sleep(0.2)
+        up, down = relay.up - up0, relay.down - down0
+        sizes = [len(m.data) for m in (ack, event)]
+        await wa.close()
+        await wb.close()
+    return {"bytes": up + down, "up": up, "down": down, "frame_payloads_down": sizes}
+
+
+async def wire(p: dict[str, Any]) -> dict[str, Any]:
+    api, sms, _meter = setup(p)
+    alice, bob = await provision(api, sms, 2, dm_anyone=True)
+    conv = await api.call("POST", "/v1/conversations/direct", {"user_id": bob.id}, alice)
+    assert isinstance(conv, dict)
+    relay = Relay(int(p["base"].rsplit(":", 1)[1]))
+    await relay.start()
+    json_run = await one_message(relay, alice, bob, int(conv["id"]), ())
+    packed_run = await one_message(relay, alice, bob, int(conv["id"]), ("wanglai.msgpack",))
+    return {
+        "payload_bytes": len(TEXT.encode()),
+        "json": json_run,
+        "msgpack": packed_run,
+        "budget_bytes": 2 * len(TEXT.encode()) + 120,
+    }
+
+
+SCENARIOS = {"wire": wire}
