@@ -105,9 +105,13 @@ def append_many(specs: Sequence[Spec], now_ms: int) -> Op[list[list[tuple[int, i
     return out
 
 
+def spec_of(notice: Notice) -> Spec:
+    return Spec(notice.user_ids, notice.kind, notice.conv_id, None, _encode(notice.data).decode())
+
+
 def notify_many(notices: Sequence[Notice], now_ms: int) -> Op[Sent]:
     """``notify`` set-wise (see ``append_many``)."""
-    specs = [Spec(n.user_ids, n.kind, n.conv_id, None, _encode(n.data).decode()) for n in notices]
+    specs = [spec_of(n) for n in notices]
     deliveries = yield from append_many(specs, now_ms)
     return list(zip(notices, deliveries, strict=True))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wanglai.domain.errors import NotFound, WanglaiError
@@ -238,6 +238,65 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
 
 
 batched(append, append_many)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card the server writes for a use case, and the notices that go before its own
+    event in the logs (a transfer's movements before the transfer's card)."""
+
+    conv_id: int
+    sender_id: int
+    kind: str
+    body: str
+    members: Sequence[int]
+    before: Sequence[events.Notice]
+    at: int
+
+
+def append_cards(cards: Sequence[Card], now_ms: int) -> Op[list[tuple[Appended, events.Sent]]]:
+    """``append_card`` set-wise for a batch: one seq per card in its conversation, every message
+    in one ``executemany``, and every event in one ``events.append_many`` — each card's notices
+    first, then its message event. Returns each card's message and its notices' deliveries."""
+    per_conv: dict[int, int] = {}
+    for card in cards:
+        per_conv[card.conv_id] = per_conv.get(card.conv_id, 0) + 1
+    conv_seq = yield from sequences.take("conversations", per_conv)
+    rows: list[tuple[object, ...]] = []
+    specs: list[events.Spec] = []
+    for card in cards:
+        conv_seq[card.conv_id] += 1
+        seq = conv_seq[card.conv_id]
+        rows.append(
+            (
+                card.conv_id,
+                seq,
+                card.sender_id,
+                f"sys-{card.conv_id}-{seq}",
+                card.kind,
+                card.body,
+                card.at,
+            )
+        )
+        specs.extend(events.spec_of(n) for n in card.before)
+        specs.append(events.Spec(card.members, "message", card.conv_id, seq, None))
+    yield from many(
+        "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
+        " created_ms) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
+        rows,
+    )
+    deliveries = yield from events.append_many(specs, now_ms)
+    out: list[tuple[Appended, events.Sent]] = []
+    at = 0
+    for card, row in zip(cards, rows, strict=True):
+        sent: events.Sent = []
+        for notice in card.before:
+            sent.append((notice, deliveries[at]))
+            at += 1
+        message = (*row[:6], None, row[6], None, None)
+        out.append((Appended(message, deliveries[at], False), sent))
+        at += 1
+    return out
 
 
 def append_system(conv_id: int, body: str, now_ms: int) -> Op[Appended]:

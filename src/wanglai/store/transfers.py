@@ -18,9 +18,8 @@ from wanglai.domain import limits as spend_rules
 from wanglai.domain import pin as pin_rules
 from wanglai.domain import transfers as transfer_rules
 from wanglai.domain.errors import NotFound, WanglaiError
-from wanglai.domain.idempotency import reused
 from wanglai.domain.ledger import Request
-from wanglai.store import conversations, events, ledger, sequences
+from wanglai.store import conversations, events, ledger, messages
 from wanglai.store import wallet as wallets
 from wanglai.store.events import Notice, Sent
 from wanglai.store.messages import Appended
@@ -153,7 +152,7 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
     conversations, and writes the transfers, cards, events and keys. Each item is applied or
     refused on its own, in order; a later item sees what earlier ones did (a balance spent, a
     key used)."""
-    out: list[Made | Replayed | WanglaiError | None] = [None] * len(items)
+    out: list[Made | Replayed | WanglaiError | wallets.Same | None] = [None] * len(items)
     first = yield from wallets.known_keys([(i.sender_id, i.key) for i in items])
     pairs = {(i.sender_id, i.receiver_id) for i in items}
     facts = yield from conversations.peer_facts(pairs)
@@ -161,18 +160,18 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
     found = yield from wallets.wallets(people)
     days = {spend_rules.day_of(i.now_ms) for i in items}
     spent = yield from wallets.spent_on(people, sorted(days))
-    in_batch: dict[tuple[int, str], int] = {}
+    keys = wallets.BatchKeys(first)
     accepted: list[int] = []
     for n, item in enumerate(items):
-        key = (item.sender_id, item.key)
         try:
-            known, earlier = first.get(key), in_batch.get(key)
-            if known is not None or earlier is not None:
-                print_ = known[0] if known is not None else items[earlier].fingerprint  # type: ignore[index]
-                if print_ != item.fingerprint:
-                    raise reused()
+            answered = keys.check(item.sender_id, item.key, item.fingerprint)
+            if answered is not None:
                 # a retry: the first answer (stored, or the earlier item's in this batch)
-                out[n] = Replayed(_decode_transfer.decode(known[1])) if known else ("same", earlier)  # type: ignore[assignment]
+                out[n] = (
+                    Replayed(_decode_transfer.decode(answered))
+                    if isinstance(answered, str)
+                    else answered
+                )
                 continue
             transfer_rules.check_payee(item.sender_id, item.receiver_id)
             pair = facts.get((item.sender_id, item.receiver_id))
@@ -192,7 +191,7 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
         except WanglaiError as refused:
             out[n] = refused
             continue
-        in_batch[key] = n
+        keys.take(n, item.sender_id, item.key, item.fingerprint)
         accepted.append(n)
 
     # the money: one book for the batch; an overdraft refuses that item only
@@ -237,48 +236,40 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
         [(items[n].sender_id, spend_rules.day_of(items[n].now_ms), items[n].amount) for n in moved]
     )
 
-    # the cards: one direct conversation per pair, one seq per card
+    # the cards: one direct conversation per pair; each card after its movement events
     convs = yield from conversations.open_directs(
         [(items[n].sender_id, items[n].receiver_id) for n in moved], items[moved[0]].now_ms
     )
-    per_conv: dict[int, int] = {}
-    for n in moved:
-        conv_id = convs[(items[n].sender_id, items[n].receiver_id)]
-        per_conv[conv_id] = per_conv.get(conv_id, 0) + 1
-    conv_seq = yield from sequences.take("conversations", per_conv)
-    message_rows: list[tuple[object, ...]] = []
-    specs: list[events.Spec] = []
-    notices: list[list[Notice]] = []
-    made: dict[int, ChatTransfer] = {}
+    cards = []
     for n in moved:
         item, pending = items[n], pendings[n]
-        conv_id = convs[(item.sender_id, item.receiver_id)]
-        conv_seq[conv_id] += 1
-        seq = conv_seq[conv_id]
-        body = _encode(
-            {
-                "transfer": pending.id,
-                "amount": item.amount,
-                "currency": item.currency,
-                "note": item.note,
-            }
-        ).decode()
-        message_rows.append(
-            (conv_id, seq, item.sender_id, f"sys-{conv_id}-{seq}", CARD, body, item.now_ms)
+        body = {
+            "transfer": pending.id,
+            "amount": item.amount,
+            "currency": item.currency,
+            "note": item.note,
+        }
+        cards.append(
+            messages.Card(
+                convs[(item.sender_id, item.receiver_id)],
+                item.sender_id,
+                CARD,
+                _encode(body).decode(),
+                (item.sender_id, item.receiver_id),
+                wallets.movement_notices(loaded, [pending]),
+                item.now_ms,
+            )
         )
-        moves = wallets.movement_notices(loaded, [pending])
-        notices.append(moves)
-        # the movement events go first: the card's event is pushed after them, in seq order
-        specs.extend(
-            events.Spec(m.user_ids, m.kind, None, None, _encode(m.data).decode()) for m in moves
-        )
-        specs.append(events.Spec((item.sender_id, item.receiver_id), "message", conv_id, seq, None))
+    appended = yield from messages.append_cards(cards, items[moved[0]].now_ms)
+    made: dict[int, ChatTransfer] = {}
+    for n, (card, _sent) in zip(moved, appended, strict=True):
+        item = items[n]
         made[n] = ChatTransfer(
-            pending.id,
+            pendings[n].id,
             item.sender_id,
             item.receiver_id,
-            conv_id,
-            seq,
+            int(card.message[0]),
+            int(card.message[1]),
             item.amount,
             item.currency,
             item.note,
@@ -287,12 +278,6 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
             item.now_ms + transfer_rules.TIMEOUT_MS,
             None,
         )
-    yield from many(
-        "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
-        " created_ms) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
-        message_rows,
-    )
-    deliveries = yield from events.append_many(specs, items[moved[0]].now_ms)
     yield from many(
         "INSERT INTO chat_transfers (id, sender_id, receiver_id, conv_id, msg_seq, pending_id,"
         " amount, currency, note, state, created_ms, expires_ms)"
@@ -314,9 +299,7 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
             for t in (made[n] for n in moved)
         ],
     )
-    yield from many(
-        "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, created_ms)"
-        " VALUES (?, ?, ?, ?, ?)",
+    yield from wallets.remember_keys(
         [
             (
                 items[n].sender_id,
@@ -326,34 +309,18 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
                 items[n].now_ms,
             )
             for n in moved
-        ],
+        ]
     )
-    at = 0
-    for n, moves, message_row in zip(moved, notices, message_rows, strict=True):
-        sent: Sent = []
-        for notice in moves:
-            sent.append((notice, deliveries[at]))
-            at += 1
-        card_deliveries = deliveries[at]
-        at += 1
-        message = (*message_row[:6], None, message_row[6], None, None)
-        out[n] = Made(made[n], sent, Appended(message, card_deliveries, False))
+    for n, (card, sent) in zip(moved, appended, strict=True):
+        out[n] = Made(made[n], sent, card)
     return _settled(out)
 
 
 def _settled(
-    out: list[Made | Replayed | WanglaiError | None],
+    out: list[Made | Replayed | WanglaiError | wallets.Same | None],
 ) -> list[Made | Replayed | WanglaiError]:
     """Items that repeated an earlier item's key in the same batch get its answer."""
-    done: list[Made | Replayed | WanglaiError] = []
-    for value in out:
-        if isinstance(value, tuple):
-            first = done[value[1]]
-            done.append(Replayed(first.transfer) if isinstance(first, Made) else first)
-        else:
-            assert value is not None
-            done.append(value)
-    return done
+    return wallets.settle(out, lambda first: Replayed(first.transfer))  # type: ignore[attr-defined,return-value]
 
 
 batched(create, create_many)

@@ -271,6 +271,51 @@ def remember_keys(rows: Sequence[tuple[int, str, str, str, int]]) -> Op[None]:
     )
 
 
+@dataclass(frozen=True)
+class Same:
+    """In a set-wise batch: this item repeats the key of item ``index`` and gets its answer."""
+
+    index: int
+
+
+class BatchKeys:
+    """Idempotency inside one set-wise batch of payments: ``check`` says whether an item is new,
+    answered before (the stored response), or a repeat of an earlier item of the same batch
+    (``Same``); ``take`` records an accepted item's key for the items after it."""
+
+    def __init__(self, known: dict[tuple[int, str], tuple[str, str]]) -> None:
+        self.known = known
+        self.taken: dict[tuple[int, str], tuple[int, str]] = {}
+
+    def check(self, user_id: int, key: str, fingerprint: str) -> str | Same | None:
+        """Raises ``idempotency_key_reused`` if the key was used for another request."""
+        stored = self.known.get((user_id, key))
+        earlier = self.taken.get((user_id, key))
+        if stored is None and earlier is None:
+            return None
+        first_print = stored[0] if stored is not None else earlier[1]  # type: ignore[index]
+        if first_print != fingerprint:
+            raise reused()
+        return stored[1] if stored is not None else Same(earlier[0])  # type: ignore[index]
+
+    def take(self, n: int, user_id: int, key: str, fingerprint: str) -> None:
+        self.taken[(user_id, key)] = (n, fingerprint)
+
+
+def settle(out: Sequence[object], replay: Callable[[object], object]) -> list[object]:
+    """A batch's answers in order, each ``Same`` replaced by its item's: ``replay(first)`` when
+    that was done, the same refusal when it was refused."""
+    done: list[object] = []
+    for value in out:
+        if isinstance(value, Same):
+            first = done[value.index]
+            done.append(first if isinstance(first, Exception) else replay(first))
+        else:
+            assert value is not None
+            done.append(value)
+    return done
+
+
 # ---------------------------------------------------------------- movements
 
 
