@@ -258,6 +258,16 @@ class Book:
         return transfer
 
 
+def state_of(transfer: Transfer) -> str:
+    """What a transfer did: reserved (``pending``), released a reservation (``voided``), or
+    moved money (``posted``: a plain transfer or the post of a pending one)."""
+    if transfer.flags & PENDING:
+        return OPEN
+    if transfer.flags & VOID:
+        return VOIDED
+    return POSTED
+
+
 def currency_sums(accounts: Iterable[Account]) -> dict[str, int]:
     """Per currency, the sum of every account's posted balance; double entry keeps each at 0."""
     sums: dict[str, int] = {}

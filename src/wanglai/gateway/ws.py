@@ -56,7 +56,7 @@ class PingFrame(msgspec.Struct, tag="ping", tag_field="t"):
 
 
 class CursorFrame(msgspec.Struct, tag="cursor", tag_field="t"):
-    seq: int
+    seq: Annotated[int, msgspec.Meta(lt=2**62)]
 
 
 class ClaimFrame(msgspec.Struct, tag="claim", tag_field="t"):

@@ -22,7 +22,7 @@ from wanglai.domain import pin as pin_rules
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Forbidden, Invalid
 from wanglai.domain.idempotency import check_key
-from wanglai.domain.ledger import Transfer
+from wanglai.domain.ledger import Transfer, state_of
 from wanglai.services import frames
 from wanglai.store import ledger
 from wanglai.store import wallet as store
@@ -77,7 +77,7 @@ def transfer_view(t: Transfer, account_id: int) -> TransferView:
         amount=t.amount,
         currency=t.currency,
         direction="out" if t.debit_id == account_id else "in",
-        state=store.transfer_state(t),
+        state=state_of(t),
         at=t.created_ms,
         pending_id=t.pending_id,
         ref=t.ref,

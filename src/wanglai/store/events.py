@@ -55,14 +55,8 @@ Sent = list[tuple[Notice, list[tuple[int, int]]]]
 
 
 def notify(notices: Sequence[Notice], now_ms: int) -> Op[Sent]:
-    """Append each notice to its users' logs."""
-    sent: Sent = []
-    for notice in notices:
-        payload = _encode(notice.data).decode()
-        deliveries = yield from append(
-            notice.user_ids, notice.kind, notice.conv_id, None, payload, now_ms
-        )
-        sent.append((notice, deliveries))
+    """Append each notice to its users' logs (set-wise, see ``append_many``)."""
+    sent = yield from notify_many(notices, now_ms)
     return sent
 
 

@@ -310,26 +310,5 @@ def statement(
     return [transfer_of(r) for r in rows]
 
 
-def expired_pending(now_ms: int, limit: int) -> Op[list[int]]:
-    """Open pending transfers whose timeout has passed, oldest first."""
-    rows = yield from all_rows(
-        "SELECT transfer_id FROM ledger_pending WHERE state = 'pending' AND expires_ms <= ?"
-        " ORDER BY expires_ms LIMIT ?",
-        now_ms,
-        limit,
-    )
-    return [int(r[0]) for r in rows]
-
-
-def transfers_between(since_ms: int, until_ms: int) -> Op[list[Transfer]]:
-    rows = yield from all_rows(
-        f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE created_ms >= ? AND created_ms < ?"
-        " ORDER BY id",
-        since_ms,
-        until_ms,
-    )
-    return [transfer_of(r) for r in rows]
-
-
 portable(create_transfers)
 portable(apply)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wanglai.domain.errors import NotFound
+from wanglai.domain.ledger import state_of
 from wanglai.domain.paycode import Code, CodeSpec
 from wanglai.store import ledger
 from wanglai.store.sql import Op, Row, Values, all_rows, execute, one
-from wanglai.store.wallet import transfer_state
 
 MERCHANT_COLUMNS = "m.id, m.owner_id, m.name, m.account_id, m.fee_ppm, m.created_ms"
 CODE_COLUMNS = (
@@ -389,7 +389,7 @@ def clearing_moves(since_ms: int, until_ms: int) -> Op[list[ClearingMove]]:
                 clearing[account],
                 incoming,
                 t.kind,
-                transfer_state(t),
+                state_of(t),
                 t.amount,
                 t.currency,
                 owners.get(other),

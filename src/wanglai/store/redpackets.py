@@ -18,11 +18,10 @@ from wanglai.domain import limits as spend_rules
 from wanglai.domain import pin as pin_rules
 from wanglai.domain import redpacket as rules
 from wanglai.domain.errors import NotFound, WanglaiError
-from wanglai.domain.idempotency import reused
 from wanglai.domain.ledger import Request, Transfer
 from wanglai.domain.policy import check_direct
 from wanglai.domain.redpacket import Claim, Packet
-from wanglai.store import events, ledger, sequences, wallet
+from wanglai.store import events, ledger, messages, wallet
 from wanglai.store.conversations import peer_facts
 from wanglai.store.events import Notice, Sent
 from wanglai.store.ledger import Loaded
@@ -192,7 +191,7 @@ def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | Wanglai
     wallets and spend counters and writes the transfers, packets, cards, events and keys,
     whatever the batch's size. Each item is sent or refused on its own, in order; a later item
     sees what earlier ones did (a balance spent, a daily cap used, a key taken)."""
-    out: list[SentPacket | Replayed | WanglaiError | tuple[str, int] | None] = [None] * len(items)
+    out: list[SentPacket | Replayed | WanglaiError | wallet.Same | None] = [None] * len(items)
     first = yield from wallet.known_keys([(i.sender_id, i.key) for i in items])
     found_chats = yield from chats([i.conv_id for i in items])
     peers = {
@@ -206,19 +205,18 @@ def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | Wanglai
     senders = sorted({i.sender_id for i in items})
     found = yield from wallet.wallets(senders)
     days = sorted({spend_rules.day_of(i.now_ms) for i in items})
-    spent = yield from wallet.spent_on(senders, days)
-    in_batch: dict[tuple[int, str], int] = {}
+    keys = wallet.BatchKeys(first)
     accepted: list[int] = []
     for n, item in enumerate(items):
-        key = (item.sender_id, item.key)
         try:
-            known, earlier = first.get(key), in_batch.get(key)
-            if known is not None or earlier is not None:
-                print_ = known[0] if known is not None else items[earlier or 0].fingerprint
-                if print_ != item.fingerprint:
-                    raise reused()
+            answered = keys.check(item.sender_id, item.key, item.fingerprint)
+            if answered is not None:
                 # a retry: the first answer (stored, or the earlier item's in this batch)
-                out[n] = Replayed(_decode_row.decode(known[1])) if known else ("same", earlier or 0)
+                out[n] = (
+                    Replayed(_decode_row.decode(answered))
+                    if isinstance(answered, str)
+                    else answered
+                )
                 continue
             chat = found_chats.get(item.conv_id)
             if chat is None or item.sender_id not in chat[1]:
@@ -240,7 +238,7 @@ def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | Wanglai
         except WanglaiError as refused:
             out[n] = refused
             continue
-        in_batch[key] = n
+        keys.take(n, item.sender_id, item.key, item.fingerprint)
         accepted.append(n)
 
     if not accepted:
@@ -250,6 +248,8 @@ def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | Wanglai
     loaded = yield from ledger.load(
         [found[items[n].sender_id].account_id for n in accepted] + escrows
     )
+    # read once the payers' accounts are locked: concurrent payments are counted in turn
+    spent = yield from wallet.spent_on(senders, days)
     first_id = yield from ledger.reserve_ids(len(accepted))
     packet_ids = yield from _packet_ids(len(accepted))
     moved: list[int] = []
@@ -288,51 +288,37 @@ def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | Wanglai
         [(items[n].sender_id, spend_rules.day_of(items[n].now_ms), items[n].amount) for n in moved]
     )
 
-    # the cards: one seq per card in its chat; then the packets, which point at their cards
-    per_conv: dict[int, int] = {}
-    for n in moved:
-        per_conv[items[n].conv_id] = per_conv.get(items[n].conv_id, 0) + 1
-    conv_seq = yield from sequences.take("conversations", per_conv)
-    message_rows: list[tuple[object, ...]] = []
-    specs: list[events.Spec] = []
-    notices: list[list[Notice]] = []
-    packets: dict[int, PacketRow] = {}
+    # the cards, each after its movement events; then the packets, which point at their cards
+    cards = []
     for n in moved:
         item = items[n]
         packet_id, move = made[n]
-        conv_seq[item.conv_id] += 1
-        seq = conv_seq[item.conv_id]
-        body = _encode(
-            {
-                "packet": packet_id,
-                "kind": item.kind,
-                "shares": len(item.splits),
-                "greeting": item.greeting,
-            }
-        ).decode()
-        message_rows.append(
-            (
+        body = {
+            "packet": packet_id,
+            "kind": item.kind,
+            "shares": len(item.splits),
+            "greeting": item.greeting,
+        }
+        cards.append(
+            messages.Card(
                 item.conv_id,
-                seq,
                 item.sender_id,
-                f"sys-{item.conv_id}-{seq}",
                 CARD,
-                body,
+                _encode(body).decode(),
+                found_chats[item.conv_id][1],
+                wallet.movement_notices(loaded, [move]),
                 item.now_ms,
             )
         )
-        moves = wallet.movement_notices(loaded, [move])
-        notices.append(moves)
-        # the movement events go first: the card's event is pushed after them, in seq order
-        specs.extend(
-            events.Spec(m.user_ids, m.kind, None, None, _encode(m.data).decode()) for m in moves
-        )
-        specs.append(events.Spec(found_chats[item.conv_id][1], "message", item.conv_id, seq, None))
+    appended = yield from messages.append_cards(cards, items[moved[0]].now_ms)
+    packets: dict[int, PacketRow] = {}
+    for n, (card, _sent) in zip(moved, appended, strict=True):
+        item = items[n]
         packets[n] = PacketRow(
-            packet_id,
+            made[n][0],
             item.sender_id,
             item.conv_id,
-            seq,
+            int(card.message[1]),
             item.kind,
             item.amount,
             item.currency,
@@ -346,12 +332,6 @@ def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | Wanglai
             item.now_ms + item.limits.expiry_ms,
             None,
         )
-    yield from many(
-        "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
-        " created_ms) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
-        message_rows,
-    )
-    deliveries = yield from events.append_many(specs, items[moved[0]].now_ms)
     yield from many(
         "INSERT INTO red_packets (id, sender_id, conv_id, msg_seq, kind, amount, currency, shares,"
         " splits, claimed_count, claimed_amount, greeting, state, created_ms, expires_ms)"
@@ -387,32 +367,16 @@ def send_many(items: list[NewPacket]) -> Op[list[SentPacket | Replayed | Wanglai
             for n in moved
         ]
     )
-    at = 0
-    for n, moves, message_row in zip(moved, notices, message_rows, strict=True):
-        sent: Sent = []
-        for notice in moves:
-            sent.append((notice, deliveries[at]))
-            at += 1
-        card_deliveries = deliveries[at]
-        at += 1
-        message = (*message_row[:6], None, message_row[6], None, None)
-        out[n] = SentPacket(packets[n], Appended(message, card_deliveries, False), sent)
+    for n, (card, sent) in zip(moved, appended, strict=True):
+        out[n] = SentPacket(packets[n], card, sent)
     return _settled(out)
 
 
 def _settled(
-    out: list[SentPacket | Replayed | WanglaiError | tuple[str, int] | None],
+    out: list[SentPacket | Replayed | WanglaiError | wallet.Same | None],
 ) -> list[SentPacket | Replayed | WanglaiError]:
     """Items that repeated an earlier item's key in the same batch get its answer."""
-    done: list[SentPacket | Replayed | WanglaiError] = []
-    for value in out:
-        if isinstance(value, tuple):
-            first = done[value[1]]
-            done.append(Replayed(first.packet) if isinstance(first, SentPacket) else first)
-        else:
-            assert value is not None
-            done.append(value)
-    return done
+    return wallet.settle(out, lambda first: Replayed(first.packet))  # type: ignore[attr-defined,return-value]
 
 
 def _packet_ids(count: int) -> Op[list[int]]:

@@ -159,7 +159,6 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
     people = sorted({u for i in items for u in (i.sender_id, i.receiver_id)})
     found = yield from wallets.wallets(people)
     days = {spend_rules.day_of(i.now_ms) for i in items}
-    spent = yield from wallets.spent_on(people, sorted(days))
     keys = wallets.BatchKeys(first)
     accepted: list[int] = []
     for n, item in enumerate(items):
@@ -199,6 +198,8 @@ def create_many(items: list[Send]) -> Op[list[Made | Replayed | WanglaiError]]:
         [found[items[n].sender_id].account_id for n in accepted]
         + [found[items[n].receiver_id].account_id for n in accepted]
     )
+    # read once the payers' accounts are locked: concurrent payments are counted in turn
+    spent = yield from wallets.spent_on(people, sorted(days))
     first_id = yield from ledger.reserve_ids(max(len(accepted), 1))
     moved: list[int] = []
     pendings: dict[int, rules.Transfer] = {}

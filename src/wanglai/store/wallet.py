@@ -101,7 +101,9 @@ def set_pin(user_id: int, pin_hash: str, currency: str, now_ms: int) -> Op[None]
 def pin_failed(user_id: int, now_ms: int, policy: pin_rules.PinPolicy) -> Op[int]:
     """Count a wrong PIN; returns the failures so far (0 once payments got locked)."""
     row = yield from one(
-        "SELECT pin_failures, locked_until_ms FROM wallets WHERE user_id = ?", user_id
+        "SELECT pin_failures, locked_until_ms FROM wallets WHERE user_id = ?",
+        user_id,
+        pg_sql="SELECT pin_failures, locked_until_ms FROM wallets WHERE user_id = $1 FOR UPDATE",
     )
     if row is None:
         return 0
@@ -156,17 +158,18 @@ def spend(user_id: int, amount: int, now_ms: int, limits: spend_rules.SpendLimit
         raise ledger_empty()
     pin_rules.check_unlocked(found.locked_until_ms, now_ms)
     day = spend_rules.day_of(now_ms)
-    spent = yield from scalar(
-        "SELECT amount FROM wallet_spend WHERE user_id = ? AND day = ?", user_id, day
-    )
-    spend_rules.check_spend(amount, int(spent or 0), found.verified, limits)
-    yield from execute(
+    # Counted first and checked after, in one statement: the upsert takes the row's lock, so
+    # concurrent payments (other processes on PostgreSQL) are counted one after the other. A
+    # refusal raises and the transaction, count included, is rolled back.
+    total = yield from scalar(
         "INSERT INTO wallet_spend (user_id, day, amount) VALUES (?, ?, ?)"
-        " ON CONFLICT (user_id, day) DO UPDATE SET amount = wallet_spend.amount + excluded.amount",
+        " ON CONFLICT (user_id, day) DO UPDATE SET amount = wallet_spend.amount + excluded.amount"
+        " RETURNING amount",
         user_id,
         day,
         amount,
     )
+    spend_rules.check_spend(amount, int(total) - amount, found.verified, limits)
     return found
 
 
@@ -319,14 +322,6 @@ def settle(out: Sequence[object], replay: Callable[[object], object]) -> list[ob
 # ---------------------------------------------------------------- movements
 
 
-def transfer_state(transfer: Transfer) -> str:
-    if transfer.flags & rules.PENDING:
-        return "pending"
-    if transfer.flags & rules.VOID:
-        return "voided"
-    return "posted"
-
-
 def movement_notices(loaded: Loaded, transfers: Sequence[Transfer]) -> list[Notice]:
     """A ``wallet.movement`` event for the owner of each account the transfers touched."""
     notices: list[Notice] = []
@@ -343,7 +338,7 @@ def movement_notices(loaded: Loaded, transfers: Sequence[Transfer]) -> list[Noti
                     "amount": t.amount,
                     "currency": t.currency,
                     "direction": direction,
-                    "state": transfer_state(t),
+                    "state": rules.state_of(t),
                     "pending_id": t.pending_id,
                     "ref": t.ref,
                     "at": t.created_ms,
