@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wanglai.domain.errors import Forbidden
+from wanglai.domain.errors import Forbidden, Invalid
 
 DAY_MS = 24 * 3600 * 1000
 CHINA_OFFSET_MS = 8 * 3600 * 1000
@@ -26,9 +26,15 @@ def day_of(now_ms: int) -> int:
     return (now_ms + CHINA_OFFSET_MS) // DAY_MS
 
 
+def caps(verified: bool, limits: SpendLimits) -> tuple[int, int]:
+    """(per payment, per day) for a wallet whose owner is or is not verified."""
+    if verified:
+        return limits.per_payment_verified, limits.daily_verified
+    return limits.per_payment_unverified, limits.daily_unverified
+
+
 def check_spend(amount: int, spent_today: int, verified: bool, limits: SpendLimits) -> None:
-    per = limits.per_payment_verified if verified else limits.per_payment_unverified
-    daily = limits.daily_verified if verified else limits.daily_unverified
+    per, daily = caps(verified, limits)
     hint = "" if verified else " Verify your real name for higher limits."
     if amount > per:
         raise Forbidden("over_payment_limit", f"At most {per} fen in one payment.{hint}")
@@ -39,3 +45,16 @@ def check_spend(amount: int, spent_today: int, verified: bool, limits: SpendLimi
 def needs_pin(amount: int, pin_free_limit: int) -> bool:
     """Whether this payment needs the PIN: above the owner's PIN-free amount, it does."""
     return amount > pin_free_limit
+
+
+def check_pin_free_limit(value: object, limits: SpendLimits) -> int:
+    """The amount an owner allows without a PIN: 0 (always ask) up to ``pin_free_max``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= limits.pin_free_max
+    ):
+        raise Invalid(
+            "invalid_pin_free_limit", f"'pin_free_limit' is 0 to {limits.pin_free_max} fen."
+        )
+    return value

@@ -20,6 +20,7 @@ from wanglai.domain import money
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Conflict, Invalid, NotFound, Unavailable, WanglaiError
 from wanglai.domain.idempotency import check_key, fingerprint
+from wanglai.domain.paging import check_limit
 from wanglai.partners import signing
 from wanglai.partners.bank import BankClient
 from wanglai.partners.http import Outcome, PartnerError, PartnerHttp, Refused, TimedOut
@@ -246,8 +247,7 @@ class FundingService:
         return view(found)
 
     async def orders(self, user_id: int, before: int | None, limit: int) -> FundingPage:
-        if not 1 <= limit <= 200:
-            raise Invalid("invalid_limit", "'limit' must be between 1 and 200.")
+        check_limit(limit)
         found = await self.db.read(store.orders_of, user_id, before, limit)
         views = [view(o) for o in found]
         return FundingPage(views, views[-1].id if len(views) == limit else None)

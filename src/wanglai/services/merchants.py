@@ -20,6 +20,7 @@ from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Invalid, NotFound
 from wanglai.domain.idempotency import check_key, fingerprint
 from wanglai.domain.ledger import Request, Transfer
+from wanglai.domain.paging import check_limit
 from wanglai.services.wallet import WalletService
 from wanglai.store import events, ledger
 from wanglai.store import merchants as store
@@ -481,8 +482,7 @@ class MerchantService:
     async def statement(
         self, owner_id: int, merchant_id: int, before: int | None, limit: int
     ) -> MerchantStatement:
-        if not 1 <= limit <= 200:
-            raise Invalid("invalid_limit", "'limit' must be between 1 and 200.")
+        check_limit(limit)
         merchant = await self.db.read(store.owned, merchant_id, owner_id)
         rows = await self.db.read(store.statement, merchant.id, before, limit)
         entries = [_entry(e) for e in rows]

@@ -18,6 +18,7 @@ from wanglai.domain import content as content_rules
 from wanglai.domain import editing, receipts
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Conflict, Invalid, NotFound
+from wanglai.domain.paging import check_limit
 from wanglai.domain.policy import check_direct, check_send
 from wanglai.services import frames
 from wanglai.services.views import ConversationView, MessageView, conversation_view, message_view
@@ -201,8 +202,7 @@ class MessagingService:
     async def history(
         self, user_id: int, conv_id: int, before: int | None, limit: int
     ) -> list[MessageView]:
-        if not 1 <= limit <= 200:
-            raise Invalid("invalid_limit", "'limit' is between 1 and 200.")
+        check_limit(limit)
         member = await self.db.read(conversations.membership, conv_id, user_id)
         if member is None:
             raise NotFound("conversation_not_found", "No such conversation.")
@@ -310,8 +310,7 @@ class MessagingService:
         needle = query.strip()
         if not 1 <= len(needle) <= 100:
             raise Invalid("invalid_query", "Search for 1 to 100 characters.")
-        if not 1 <= limit <= 100:
-            raise Invalid("invalid_limit", "'limit' is between 1 and 100.")
+        check_limit(limit, 100)
         scope = None if conv_id is None else [conv_id]
         rows = await self.db.read(messages.search, user_id, needle, scope, limit)
         return [message_view(r) for r in rows]

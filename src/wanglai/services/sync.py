@@ -6,6 +6,7 @@ import msgspec
 
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Invalid
+from wanglai.domain.paging import check_limit
 from wanglai.services.views import EventView, event_view
 from wanglai.store import accounts, events
 from wanglai.store.database import Database
@@ -31,8 +32,7 @@ class SyncService:
     async def since(self, user_id: int, after: int, limit: int = 1000) -> SyncPage:
         if after < 0:
             raise Invalid("invalid_since", "'since' is a cursor: 0 or a seq you were given.")
-        if not 1 <= limit <= MAX_PAGE:
-            raise Invalid("invalid_limit", f"'limit' is between 1 and {MAX_PAGE}.")
+        check_limit(limit, MAX_PAGE)
         rows, head = await self.db.read(events.page, user_id, after, limit)
         views = [event_view(r) for r in rows]
         last = views[-1].seq if views else min(after, head)

@@ -23,6 +23,7 @@ from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Forbidden, Invalid
 from wanglai.domain.idempotency import check_key
 from wanglai.domain.ledger import Transfer, state_of
+from wanglai.domain.paging import check_limit
 from wanglai.services import frames
 from wanglai.store import ledger
 from wanglai.store import wallet as store
@@ -210,13 +211,8 @@ class WalletService:
         found = await self.db.read(store.wallet, user_id)
         verified = bool(found and found.verified)
         limits = self.limits
-        caps = {
-            "per_payment": limits.per_payment_verified
-            if verified
-            else limits.per_payment_unverified,
-            "daily": limits.daily_verified if verified else limits.daily_unverified,
-            "pin_free_max": limits.pin_free_max,
-        }
+        per_payment, daily = spend_rules.caps(verified, limits)
+        caps = {"per_payment": per_payment, "daily": daily, "pin_free_max": limits.pin_free_max}
         if found is None:
             return BalanceView(self.currency, 0, 0, False, False, False, 0, caps)
         accounts = await self.db.read(ledger.accounts, [found.account_id])
@@ -241,8 +237,7 @@ class WalletService:
         since_ms: int | None = None,
         until_ms: int | None = None,
     ) -> StatementView:
-        if not 1 <= limit <= 200:
-            raise Invalid("invalid_limit", "'limit' must be between 1 and 200.")
+        check_limit(limit)
         found = await self.db.read(store.wallet, user_id)
         if found is None:
             return StatementView([], None)
@@ -269,18 +264,11 @@ class WalletService:
     async def update_settings(
         self, user_id: int, strangers: bool | None, pin_free_limit: object | None
     ) -> BalanceView:
-        limit: int | None = None
-        if pin_free_limit is not None:
-            if (
-                isinstance(pin_free_limit, bool)
-                or not isinstance(pin_free_limit, int)
-                or not 0 <= pin_free_limit <= self.limits.pin_free_max
-            ):
-                raise Invalid(
-                    "invalid_pin_free_limit",
-                    f"'pin_free_limit' is 0 to {self.limits.pin_free_max} fen.",
-                )
-            limit = pin_free_limit
+        limit = (
+            None
+            if pin_free_limit is None
+            else spend_rules.check_pin_free_limit(pin_free_limit, self.limits)
+        )
         await self.db.write(
             store.update_settings, user_id, strangers, limit, self.currency, self.clock.now_ms()
         )
