@@ -8,7 +8,7 @@ compose their own store operation with ``store.ledger.apply`` and ``store.wallet
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar
 
 import msgspec
@@ -23,7 +23,7 @@ from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Forbidden, Invalid
 from wanglai.domain.idempotency import check_key
 from wanglai.domain.ledger import Transfer, state_of
-from wanglai.domain.paging import check_limit
+from wanglai.domain.statement import check_filter
 from wanglai.services import frames
 from wanglai.store import ledger
 from wanglai.store import wallet as store
@@ -233,19 +233,20 @@ class WalletService:
         user_id: int,
         before: int | None = None,
         limit: int = 50,
-        kinds: list[str] | None = None,
+        kinds: Sequence[str] = (),
         since_ms: int | None = None,
         until_ms: int | None = None,
     ) -> StatementView:
-        check_limit(limit)
+        """A page of the wallet's movements; ``kinds`` as given (repeated or comma-separated)."""
+        f = check_filter(before, limit, kinds, since_ms, until_ms)
         found = await self.db.read(store.wallet, user_id)
         if found is None:
             return StatementView([], None)
         rows = await self.db.read(
-            ledger.statement, found.account_id, before, limit, kinds or (), since_ms, until_ms
+            ledger.statement, found.account_id, f.before, f.limit, f.kinds, f.since_ms, f.until_ms
         )
         views = [transfer_view(t, found.account_id) for t in rows]
-        return StatementView(views, views[-1].id if len(views) == limit else None)
+        return StatementView(views, views[-1].id if len(views) == f.limit else None)
 
     async def set_pin(self, user_id: int, pin: object, current: object = None) -> None:
         """Set the payment PIN; changing it needs the current one."""
