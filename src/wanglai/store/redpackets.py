@@ -567,11 +567,8 @@ def _wallets(
     new: list[tuple[int, ClaimRequest, Claimed]], packets: dict[int, tuple[PacketRow, Packet]]
 ) -> Op[dict[int, int]]:
     """Each new claimant's wallet account, opening the wallets of people never paid before."""
-    rows = yield from all_rows(
-        "SELECT user_id, account_id FROM wallets WHERE user_id = ANY(?)",
-        Values(sorted({item.user_id for _, item, _ in new})),
-    )
-    accounts = {int(r[0]): int(r[1]) for r in rows}
+    found = yield from wallet.wallets(sorted({item.user_id for _, item, _ in new}))
+    accounts = {uid: w.account_id for uid, w in found.items()}
     for _, item, c in new:
         if item.user_id not in accounts:
             currency = packets[item.packet_id][0].currency
@@ -607,11 +604,8 @@ def expire_due(escrow_id: int, now_ms: int, limit: int) -> Op[list[Expired]]:
             due.append((row, refund))
     if not due:
         return []
-    senders = yield from all_rows(
-        "SELECT user_id, account_id FROM wallets WHERE user_id = ANY(?)",
-        Values(sorted({row.sender_id for row, _ in due})),
-    )
-    accounts = {int(r[0]): int(r[1]) for r in senders}
+    senders = yield from wallet.wallets(sorted({row.sender_id for row, _ in due}))
+    accounts = {uid: w.account_id for uid, w in senders.items()}
     refunds = [(row, amount) for row, amount in due if amount > 0]
     requests = [
         Request(
@@ -661,14 +655,20 @@ def expire_due(escrow_id: int, now_ms: int, limit: int) -> Op[list[Expired]]:
 # ---------------------------------------------------------------- reading
 
 
-def packet_for(packet_id: int, user_id: int) -> Op[tuple[PacketRow, list[Claim]] | None]:
-    """The packet and its claims in share order, if ``user_id`` is in the packet's chat."""
+def _visible(packet_id: int, user_id: int) -> Op[Row | None]:
+    """The packet's row if ``user_id`` is in its chat (for anyone else it does not exist)."""
     row = yield from one(
         f"SELECT {PACKET_COLUMNS} FROM red_packets p"
         " JOIN members m ON m.conv_id = p.conv_id AND m.user_id = ? WHERE p.id = ?",
         user_id,
         packet_id,
     )
+    return row
+
+
+def packet_for(packet_id: int, user_id: int) -> Op[tuple[PacketRow, list[Claim]] | None]:
+    """The packet and its claims in share order, if ``user_id`` is in the packet's chat."""
+    row = yield from _visible(packet_id, user_id)
     if row is None:
         return None
     rows = yield from all_rows(
@@ -682,12 +682,7 @@ def packet_for(packet_id: int, user_id: int) -> Op[tuple[PacketRow, list[Claim]]
 
 def claim_of(packet_id: int, user_id: int) -> Op[tuple[PacketRow, Claim | None] | None]:
     """The packet and the user's claim of it, if they are in the packet's chat."""
-    row = yield from one(
-        f"SELECT {PACKET_COLUMNS} FROM red_packets p"
-        " JOIN members m ON m.conv_id = p.conv_id AND m.user_id = ? WHERE p.id = ?",
-        user_id,
-        packet_id,
-    )
+    row = yield from _visible(packet_id, user_id)
     if row is None:
         return None
     found = yield from one(
