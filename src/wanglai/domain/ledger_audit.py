@@ -14,20 +14,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from wanglai.domain import ledger as rules
+from wanglai.domain import redpacket as packet_rules
+from wanglai.domain import transfers as transfer_rules
 from wanglai.domain.ledger import Account
 
 LIMITED_OWNERS = ("user", "merchant")
 """Owner kinds whose accounts may never go below zero."""
 
 CHAT_TRANSFER_PENDING = {
-    "pending": rules.OPEN,
-    "accepted": rules.POSTED,
-    "declined": rules.VOIDED,
-    "returned": rules.VOIDED,
+    transfer_rules.PENDING: rules.OPEN,
+    transfer_rules.ACCEPTED: rules.POSTED,
+    transfer_rules.DECLINED: rules.VOIDED,
+    transfer_rules.RETURNED: rules.VOIDED,
 }
 """What a chat transfer's state says its pending ledger transfer must be."""
 
-PACKET_STATES = ("open", "finished", "expired")
+PACKET_STATES = (packet_rules.OPEN, packet_rules.FINISHED, packet_rules.EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +368,7 @@ def check_escrow(
     owed: Counter[str] = Counter()
     for p in packets:
         subject = f"red packet {p.id}"
-        if p.state == "open":
+        if p.state == packet_rules.OPEN:
             owed[p.currency] += p.amount - p.claimed_amount
         elif p.state not in PACKET_STATES:
             breaches.append(Breach(ESCROW, subject, f"has unknown state {p.state!r}"))
@@ -388,7 +390,9 @@ def check_escrow(
                     f" it held {p.amount} in {p.shares} shares",
                 )
             )
-        if p.state == "finished" and (p.claimed_amount != p.amount or p.claimed_count != p.shares):
+        if p.state == packet_rules.FINISHED and (
+            p.claimed_amount != p.amount or p.claimed_count != p.shares
+        ):
             breaches.append(
                 Breach(ESCROW, subject, f"is finished with {p.amount - p.claimed_amount} unpaid")
             )

@@ -17,7 +17,6 @@ PENDING = "pending"
 ACCEPTED = "accepted"
 DECLINED = "declined"
 RETURNED = "returned"
-STATES = (PENDING, ACCEPTED, DECLINED, RETURNED)
 
 
 def check_note(value: object) -> str:
