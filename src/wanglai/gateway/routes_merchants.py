@@ -3,23 +3,47 @@ refunds and the merchant's statement."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
 from aiohttp import hdrs, web
 
+from wanglai.domain import paycode
 from wanglai.gateway.endpoint import Ctx, Query, Router
 from wanglai.services.merchants import (
-    CodeCreate,
     CodeView,
-    MerchantCreate,
     MerchantStatement,
     MerchantView,
     PayCodeView,
     PaymentView,
-    PayRequest,
-    RefundRequest,
     RefundView,
 )
 
 router = Router()
+
+
+class MerchantCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=paycode.MAX_NAME)]
+
+
+class CodeCreate(msgspec.Struct, forbid_unknown_fields=True):
+    amount: int | None = None
+    """Fen. With an amount the code is dynamic (expires, paid once); without, static."""
+    description: str | None = None
+    expires_in_s: int | None = None
+    """A dynamic code's lifetime, 30 s to 24 h (default 300)."""
+
+
+class PayRequest(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    """The code's token, or the ``wanglai://pay/<token>`` URI its QR image holds."""
+    amount: int | None = None
+    """Fen; required for a static code, and must be left out (or equal) for a dynamic one."""
+    pin: str | None = None
+
+
+class RefundRequest(msgspec.Struct, forbid_unknown_fields=True):
+    amount: int
 
 
 @router.route(
