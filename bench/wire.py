@@ -1,10 +1,11 @@
 """Bytes on the wire for one chat message (the ``wire`` scenario of the load process).
 
 Alice sends Bob a 20-character text over her WebSocket; counted are the TCP payload bytes of
-the three frames it takes, after both sockets have said hello: Alice's send (up), the event
+the three frames it takes, after both sockets have said hello: Alice's send (up), the frame
 that acknowledges it to her (down) and Bob's event (down). The sockets go through a relay on
-loopback that counts what crosses it, once with JSON frames and once with the
-``wanglai.msgpack`` subprotocol. Everything WebSocket framing adds (client masking, headers)
+loopback that counts what crosses it, once for each dialect: JSON objects, MessagePack objects
+(``wanglai.msgpack``), and the compact arrays in JSON (``wanglai.compact``) and MessagePack
+(``wanglai.compact.msgpack``). Everything WebSocket framing adds (client masking, headers)
 is included; TCP/IP headers are not.
 """
 
@@ -22,6 +23,13 @@ from users import User, provision
 
 TEXT = "twenty characters ok"
 assert len(TEXT) == 20
+DIALECTS = {
+    "json": (),
+    "msgpack": ("wanglai.msgpack",),
+    "compact_json": ("wanglai.compact",),
+    "compact_msgpack": ("wanglai.compact.msgpack",),
+}
+IDS = {protocols: f"w{i}" for i, protocols in enumerate(DIALECTS.values())}
 
 
 class Relay:
@@ -67,13 +75,22 @@ async def one_message(
     async with aiohttp.ClientSession() as http:
         wa = await http.ws_connect(url, headers=alice.auth, protocols=protocols, compress=0)
         wb = await http.ws_connect(url, headers=bob.auth, protocols=protocols, compress=0)
-        binary = wa.protocol == "wanglai.msgpack"
+        assert wa.protocol == (protocols[0] if protocols else None), wa.protocol
+        binary = "msgpack" in (wa.protocol or "")
         for ws in (wa, wb):
             await ws.receive()  # hello
         await asyncio.sleep(0.2)
         up0, down0 = relay.up, relay.down
-        frame_id = "wm" if binary else "wj"  # one message per run, not a retry of the first
-        frame = {"t": "send", "id": frame_id, "conv": conv, "kind": "text", "body": {"text": TEXT}}
+        frame_id = IDS[protocols]  # one message per run, not a retry of the first
+        frame: Any = {
+            "t": "send",
+            "id": frame_id,
+            "conv": conv,
+            "kind": "text",
+            "body": {"text": TEXT},
+        }
+        if "compact" in (wa.protocol or ""):
+            frame = ["s", frame_id, conv, TEXT]
         if binary:
             await wa.send_bytes(msgspec.msgpack.encode(frame))
         else:
@@ -95,12 +112,13 @@ async def wire(p: dict[str, Any]) -> dict[str, Any]:
     assert isinstance(conv, dict)
     relay = Relay(int(p["base"].rsplit(":", 1)[1]))
     await relay.start()
-    json_run = await one_message(relay, alice, bob, int(conv["id"]), ())
-    packed_run = await one_message(relay, alice, bob, int(conv["id"]), ("wanglai.msgpack",))
+    runs = {
+        name: await one_message(relay, alice, bob, int(conv["id"]), protocols)
+        for name, protocols in DIALECTS.items()
+    }
     return {
         "payload_bytes": len(TEXT.encode()),
-        "json": json_run,
-        "msgpack": packed_run,
+        **runs,
         "budget_bytes": 2 * len(TEXT.encode()) + 120,
     }
 

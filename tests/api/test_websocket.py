@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 import pytest
@@ -282,3 +283,78 @@ async def test_messagepack_subprotocol(api: Api) -> None:
     assert [m["client_id"] for m in history] == ["p1"]
     await packed.close()
     await plain.close()
+
+
+async def test_compact_subprotocol(api: Api) -> None:
+    """``wanglai.compact``: a text costs three short arrays (send, the sender's ack, the
+    receiver's event); other frames keep their object form; bad arrays are a clean error."""
+    a, b = await api.user(), await api.user()
+    conv = await direct(api, a, b)
+    short = await api.http.ws_connect(
+        api.url("/v1/ws"), headers=a.auth, protocols=("wanglai.compact", "wanglai.json")
+    )
+    assert short.protocol == "wanglai.compact"
+    hello = await short.receive_json(timeout=5)
+    assert hello["t"] == "hello"  # not a message frame: an object as always
+    peer = await api.http.ws_connect(
+        api.url("/v1/ws"), headers=b.auth, protocols=("wanglai.compact",)
+    )
+    assert (await peer.receive_json(timeout=5))["t"] == "hello"
+    plain = await api.ws(b)  # Bob's second device speaks plain JSON
+    await short.send_str(f'["s","c1",{conv},"hi there"]')
+    ack = await short.receive_json(timeout=5)
+    assert ack[:3] == ["a", "c1", conv] and ack[3] == 1 and len(ack) == 6
+    own_seq = ack[5]
+    event = await peer.receive_json(timeout=5)
+    assert event[0] == "m" and event[2:5] == [conv, 1, a.id] and event[6] == "hi there"
+    assert event[5] == ack[4]  # the same server time on both sides
+    full = await next_of(plain, "event")
+    assert full["message"]["body"] == {"text": "hi there"} and full["seq"] == event[1]
+    # a retry of the same id is answered by an ack array without an event seq
+    await short.send_str(f'["s","c1",{conv},"hi there"]')
+    assert await short.receive_json(timeout=5) == ["a", "c1", conv, 1, ack[4]]
+    # a reply is not a plain text: it goes both ways as the object frame
+    reply = {"t": "send", "id": "c2", "conv": conv, "kind": "text"}
+    await short.send_json({**reply, "body": {"text": "re"}, "reply_to": 1})
+    own = await short.receive_json(timeout=5)
+    assert own["ack"] == "c2" and own["message"]["reply_to"] == 1 and own["seq"] > own_seq
+    assert (await peer.receive_json(timeout=5))["message"]["reply_to"] == 1
+    for bad in ('["s","c3"]', '["x",1,2,3]', "[1", f'["s","c3",{conv},5]'):
+        await short.send_str(bad)
+        error = await short.receive_json(timeout=5)
+        assert error["t"] == "error" and error["code"] in (
+            "malformed_frame",
+            "invalid_frame",
+            "invalid_body",
+        )
+    # the arrays are what compact clients get; nothing was stored twice or from bad frames
+    _, history = await api.call("GET", f"/v1/conversations/{conv}/messages", a)
+    assert sorted(m["client_id"] for m in history) == ["c1", "c2"]
+    for ws in (short, peer, plain):
+        await ws.close()
+
+
+async def test_compact_messagepack_subprotocol(api: Api) -> None:
+    import msgspec
+
+    a, b = await api.user(), await api.user()
+    conv = await direct(api, a, b)
+    protocols = ("wanglai.compact.msgpack",)
+    sa = await api.http.ws_connect(api.url("/v1/ws"), headers=a.auth, protocols=protocols)
+    sb = await api.http.ws_connect(api.url("/v1/ws"), headers=b.auth, protocols=protocols)
+    assert sa.protocol == "wanglai.compact.msgpack"
+
+    async def receive(ws: aiohttp.ClientWebSocketResponse) -> Any:
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.BINARY, msg
+        return msgspec.msgpack.decode(msg.data)
+
+    assert (await receive(sa))["t"] == "hello" and (await receive(sb))["t"] == "hello"
+    await sa.send_bytes(msgspec.msgpack.encode(["s", "k1", conv, "你好"]))
+    ack = await receive(sa)
+    assert ack[:4] == ["a", "k1", conv, 1]
+    assert (await receive(sb))[6] == "你好"
+    await sa.send_bytes(msgspec.msgpack.encode(["nope"]))
+    assert (await receive(sa))["code"] == "malformed_frame"
+    await sa.close()
+    await sb.close()

@@ -132,6 +132,33 @@ async def test_a_messagepack_client_chats_with_a_json_client(
     assert_in_order_once(a.events)
 
 
+@pytest.mark.parametrize("msgpack", [False, True])
+async def test_a_compact_client_chats_with_a_json_client(
+    users: Users, followers: list[Follower], msgpack: bool
+) -> None:
+    """The compact dialect is invisible to the SDK's user: the same events, in order, once —
+    the sender's own copy rebuilt from its short ack."""
+    alice = await users.login(compact=True, msgpack=msgpack)
+    await alice.update_me(dm_policy="anyone")
+    bob = await users.open_to_anyone()
+    assert bob.user_id is not None and alice.user_id is not None
+    conv = await alice.open_direct(bob.user_id)
+    a, b = follow(followers, alice), follow(followers, bob)
+    await alice.connect()
+    await bob.connect()
+    assert alice.connection is not None and alice.connection.short
+    assert alice.connection.binary == msgpack
+    sent = await alice.send(conv, "short 你好")
+    await b.until(lambda: b.texts() == ["short 你好"])
+    await bob.send(conv, "plain")
+    await alice.send(conv, "again")
+    await a.until(lambda: a.texts() == ["short 你好", "plain", "again"])
+    own = a.events[0].message
+    assert own is not None and (own.sender, own.client_id) == (alice.user_id, sent.client_id)
+    assert own.seq == sent.seq == 1 and own.at == sent.at
+    assert_in_order_once(a.events)
+
+
 async def test_send_without_socket_uses_rest_and_retry_is_not_duplicated(users: Users) -> None:
     alice = await users.open_to_anyone()
     bob = await users.open_to_anyone()

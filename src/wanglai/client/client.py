@@ -62,13 +62,17 @@ class Client:
         inbox_limit: int = 10_000,
         heartbeat: AdaptiveHeartbeat | None = None,
         msgpack: bool = False,
+        compact: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.msgpack = msgpack
         """Frames as MessagePack on the WebSocket (the ``wanglai.msgpack`` subprotocol)."""
+        self.compact = compact
+        """Texts as short arrays on the WebSocket (the ``wanglai.compact`` subprotocols): the
+        fewest bytes per message, for phones on a metered network."""
         self.heartbeat = heartbeat
         """How the socket's ping interval adapts (by default: from the server's bounds, x1.5
-        after two answered pings)."""
+        after each answered ping)."""
         self.token = token
         self.user_id: int | None = None
         self.device_id: int | None = None
@@ -527,6 +531,7 @@ class Client:
                 self.on_typing,
                 self.heartbeat,
                 self.msgpack,
+                self.compact,
             )
             self._conn.start()
         return self._conn

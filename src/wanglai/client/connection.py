@@ -24,6 +24,7 @@ from wanglai.client import frames
 from wanglai.client.backoff import Backoff
 from wanglai.client.errors import ApiError, DeviceRevoked, Disconnected
 from wanglai.client.heartbeat import AdaptiveHeartbeat
+from wanglai.services import compact
 from wanglai.services.views import EventView, MessageView
 
 log = logging.getLogger("wanglai.client")
@@ -32,9 +33,9 @@ CLOSE_REVOKED = 4003
 HANDSHAKE_TIMEOUT = 10.0
 PONG_WAIT = 10.0
 PING = {"t": "ping"}
+"""How long a ping may wait for its pong before it does not count as answered."""
 JSON = "wanglai.json"
 MSGPACK = "wanglai.msgpack"
-"""How long a ping may wait for its pong before it does not count as answered."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,20 @@ class Connection:
         on_typing: Callable[[int, int], None] | None = None,
         heartbeat: AdaptiveHeartbeat | None = None,
         msgpack: bool = False,
+        compact: bool = False,
     ) -> None:
         self.http = http
         self.msgpack = msgpack
-        """Ask for the ``wanglai.msgpack`` subprotocol (smaller frames); JSON if refused."""
+        """Ask for MessagePack frames (smaller); JSON if refused."""
+        self.compact = compact
+        """Ask for the compact dialect (``services/compact.py``): texts cost the fewest bytes."""
         self.binary = False
         """Whether the open socket speaks MessagePack."""
+        self.short = False
+        """Whether the open socket speaks the compact dialect."""
+        self.me = 0
+        self._texts: dict[str, str] = {}
+        """Texts sent as compact frames and not yet acknowledged, by frame id."""
         self.url = url
         self.token = token
         self.backoff = backoff
@@ -141,11 +150,14 @@ class Connection:
         ws = self._ws
         if ws is None or ws.closed or self.hello is None:
             raise Disconnected("The WebSocket is not connected.")
+        out: dict[str, Any] | list[Any] = frame
+        if self.short:
+            out = self._shorten(frame)
         try:
             if self.binary:
-                await ws.send_bytes(msgspec.msgpack.encode(frame))
+                await ws.send_bytes(msgspec.msgpack.encode(out))
             else:
-                await ws.send_str(frames.encode(frame).decode())
+                await ws.send_str(frames.encode(out).decode())
         except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
             raise Disconnected(str(exc)) from exc
 
@@ -159,6 +171,23 @@ class Connection:
         finally:
             if self._pending.get(client_id) is future:
                 del self._pending[client_id]
+
+    def _shorten(self, frame: dict[str, Any]) -> dict[str, Any] | list[Any]:
+        """A plain text send as the compact array; anything else as it is."""
+        body = frame.get("body")
+        if (
+            frame.get("t") == "send"
+            and frame.get("kind") == "text"
+            and frame.get("reply_to") is None
+            and isinstance(body, dict)
+            and len(body) == 1
+            and isinstance(body.get("text"), str)
+        ):
+            if len(self._texts) >= 1024:  # acks that never came (the send is retried under its id)
+                del self._texts[next(iter(self._texts))]
+            self._texts[frame["id"]] = body["text"]
+            return [compact.SEND, frame["id"], frame["conv"], body["text"]]
+        return frame
 
     # ------------------------------------------------------------ the loop
 
@@ -183,7 +212,7 @@ class Connection:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
                 return await self.http.ws_connect(
                     self.url,
-                    protocols=(MSGPACK, JSON) if self.msgpack else (),
+                    protocols=self._protocols(),
                     headers={"Authorization": f"Bearer {self.token}"},
                     autoping=True,
                     heartbeat=None,
@@ -199,6 +228,12 @@ class Connection:
             log.debug("websocket connect failed: %r", exc)
         return None
 
+    def _protocols(self) -> tuple[str, ...]:
+        if self.compact:
+            first = compact.COMPACT_MSGPACK if self.msgpack else compact.COMPACT
+            return (first, MSGPACK, JSON) if self.msgpack else (first, JSON)
+        return (MSGPACK, JSON) if self.msgpack else ()
+
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         """Read frames until the socket ends; True if the server said hello on it.
 
@@ -206,7 +241,8 @@ class Connection:
         two heartbeats (pings included) is taken for dead and the socket is dropped.
         """
         self._ws = ws
-        self.binary = ws.protocol == MSGPACK
+        self.binary = ws.protocol in (MSGPACK, compact.COMPACT_MSGPACK)
+        self.short = ws.protocol in (compact.COMPACT, compact.COMPACT_MSGPACK)
         self.connects += 1
         pinger: asyncio.Task[None] | None = None
         greeted = False
@@ -223,6 +259,8 @@ class Connection:
                 data = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
                 if msg.type == aiohttp.WSMsgType.BINARY:
                     data = frames.encode(msgspec.msgpack.decode(data))
+                if self.short and data[:1] == b"[":
+                    data = self._expand(data)
                 hello = self._handle(data)
                 if hello is not None and pinger is None:
                     greeted = True
@@ -276,6 +314,7 @@ class Connection:
             elif tag == "hello":
                 hello = frames.decode_hello(data)
                 self.hello = hello
+                self.me = hello.user
                 self._connected.set()
                 self._queue(Connected(hello.head), always=True)
                 return hello
@@ -287,6 +326,16 @@ class Connection:
         except msgspec.DecodeError:
             log.warning("ignored a frame the SDK does not understand: %r", data[:200])
         return None
+
+    def _expand(self, data: bytes) -> bytes:
+        try:
+            frame = msgspec.json.decode(data)
+            expanded = compact.expand(frame, self.me, self._texts)
+            if len(frame) == 6:  # the sender's copy: its text is no longer needed
+                self._texts.pop(frame[1], None)
+            return expanded
+        except (msgspec.DecodeError, ValueError):
+            return data  # _handle logs what it cannot read
 
     def _acknowledged(self, client_id: str | None, message: MessageView) -> None:
         future = self._pending.get(client_id) if client_id is not None else None

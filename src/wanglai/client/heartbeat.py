@@ -20,7 +20,7 @@ class AdaptiveHeartbeat:
     high: float
     """The server's maximum: it closes connections silent for longer."""
     growth: float = 1.5
-    confirm: int = 2
+    confirm: int = 1
     """Answered pings at an interval before trying a longer one."""
     interval: float = 0.0
     good: float = 0.0

@@ -22,6 +22,7 @@ from aiohttp import web
 from wanglai.bus.local import Envelope
 from wanglai.gateway.metrics import Metrics
 from wanglai.gateway.wsframe import binary_frame, text_frame
+from wanglai.services.compact import shorten
 
 _NOTHING: list[bytes] = []  # never appended to: push() replaces it with a list of its own
 CLOSE_IDLE = 4000
@@ -31,6 +32,7 @@ CLOSE_SHUTDOWN = 1001
 
 
 _json_decode = msgspec.json.decode
+_json_encode = msgspec.json.encode
 _msgpack_encode = msgspec.msgpack.encode
 
 
@@ -45,6 +47,7 @@ class Connection:
         "bytes_in",
         "bytes_out",
         "closed",
+        "compact",
         "device_id",
         "hub",
         "in_flight",
@@ -65,6 +68,7 @@ class Connection:
         user_id: int,
         device_id: int,
         msgpack: bool = False,
+        compact: bool = False,
     ) -> None:
         self.hub = hub
         self.ws = ws
@@ -82,16 +86,29 @@ class Connection:
         self.in_flight = 0
         """Sends queued for commit and not yet acknowledged."""
         self.msgpack = msgpack
-        """The client chose the ``wanglai.msgpack`` subprotocol: frames go out as MessagePack."""
+        """The client chose a MessagePack subprotocol: frames go out as MessagePack."""
+        self.compact = compact
+        """The client chose a compact subprotocol: message frames go out as short arrays
+        (``services/compact.py``)."""
 
     def push(self, payload: bytes) -> None:
         """Queue one JSON frame; it is written at the end of this turn of the event loop (as
-        MessagePack, in a binary frame, on a ``wanglai.msgpack`` connection)."""
+        MessagePack, in a binary frame, on a MessagePack connection; as a short array on a
+        compact one when the frame has a compact form)."""
         if self.closed:
             return
         if not self.pending:
             self.pending = []
             self.hub.schedule(self)
+        if self.compact:
+            short = shorten(payload)
+            if short is not None:
+                self.pending.append(
+                    binary_frame(_msgpack_encode(short))
+                    if self.msgpack
+                    else text_frame(_json_encode(short))
+                )
+                return
         if self.msgpack:
             self.pending.append(binary_frame(to_msgpack(payload)))
         else:

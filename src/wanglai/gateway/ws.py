@@ -17,16 +17,19 @@ from wanglai.domain.errors import WanglaiError
 from wanglai.gateway.endpoint import APP_KEY, bearer
 from wanglai.gateway.errors import STATUS, error_response
 from wanglai.gateway.hub import Connection
+from wanglai.services.compact import COMPACT, COMPACT_MSGPACK, expand_send
 from wanglai.store.messages import NewMessage
 
 log = logging.getLogger("wanglai.ws")
 MAX_FRAME = 64 * 1024
 JSON = "wanglai.json"
 MSGPACK = "wanglai.msgpack"
-SUBPROTOCOLS = (MSGPACK, JSON)
-"""``Sec-WebSocket-Protocol``: frames as JSON text (the default, also with no subprotocol) or
-as MessagePack binary frames, the same objects in fewer bytes."""
+SUBPROTOCOLS = (COMPACT_MSGPACK, COMPACT, MSGPACK, JSON)
+"""``Sec-WebSocket-Protocol`` (the client's first one that is here wins): frames as JSON text
+(the default, also with no subprotocol) or as MessagePack binary frames, the same objects in
+fewer bytes; the compact ones also shorten message frames to arrays (``services/compact.py``)."""
 MAX_IN_FLIGHT = 256
+COMPACT_SHAPE = 'A compact frame is ["s", id, conv, text]; other frames are objects with a "t".'
 
 
 class SendFrame(msgspec.Struct, tag="send", tag_field="t"):
@@ -95,9 +98,20 @@ PONG = b'{"t":"pong"}'
 _DONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
-def _json_from_msgpack(data: bytes) -> bytes:
+def _json_from_msgpack(data: bytes, compact: bool) -> bytes:
     """A client's MessagePack frame as the JSON the frame decoder reads (frames are small)."""
-    return _encode(msgspec.msgpack.decode(data))
+    frame = msgspec.msgpack.decode(data)
+    if compact and isinstance(frame, list):
+        return expand_send(frame)
+    return _encode(frame)
+
+
+def _json_from_compact(data: bytes) -> bytes:
+    """A client's compact JSON array frame as the object frame it stands for."""
+    frame = msgspec.json.decode(data)
+    if not isinstance(frame, list):
+        raise ValueError("not an array")
+    return expand_send(frame)
 
 
 def _error(code: str, message: str, frame_id: str | None = None) -> bytes:
@@ -126,8 +140,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:
         return ws
-    msgpack = ws.ws_protocol == MSGPACK
-    conn = Connection(app.hub, ws, transport, session.user_id, session.device_id, msgpack)
+    protocol = ws.ws_protocol
+    conn = Connection(
+        app.hub,
+        ws,
+        transport,
+        session.user_id,
+        session.device_id,
+        msgpack=protocol in (MSGPACK, COMPACT_MSGPACK),
+        compact=protocol in (COMPACT, COMPACT_MSGPACK),
+    )
     del session  # an idle connection's handler keeps as few objects alive as it can
     app.hub.add(conn)
     try:
@@ -139,14 +161,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 data = msg.data
                 conn.bytes_in += len(data)
                 app.metrics.frames_in += 1
+                if conn.compact and data[:1] == b"[":
+                    try:
+                        data = _json_from_compact(data)
+                    except (msgspec.DecodeError, ValueError, RecursionError):
+                        conn.push(_error("malformed_frame", COMPACT_SHAPE))
+                        continue
                 _dispatch(app, conn, data)
             elif msg.type == WSMsgType.BINARY and conn.msgpack:
                 conn.bytes_in += len(msg.data)
                 app.metrics.frames_in += 1
                 try:
-                    data = _json_from_msgpack(msg.data)
+                    data = _json_from_msgpack(msg.data, conn.compact)
                 except (msgspec.DecodeError, msgspec.EncodeError, TypeError, RecursionError):
                     conn.push(_error("malformed_frame", "Frames are MessagePack maps with a 't'."))
+                    continue
+                except ValueError:
+                    conn.push(_error("malformed_frame", COMPACT_SHAPE))
                     continue
                 _dispatch(app, conn, data)
             elif msg.type == WSMsgType.BINARY:
