@@ -556,9 +556,10 @@ SCENARIOS: dict[str, Scenario] = {
 async def main(name: str, params: dict[str, Any]) -> None:
     raise_nofile()
     from money import SCENARIOS as MONEY
+    from radio import SCENARIOS as RADIO
     from wire import SCENARIOS as WIRE
 
-    result = await {**SCENARIOS, **MONEY, **WIRE}[name](params)
+    result = await {**SCENARIOS, **MONEY, **WIRE, **RADIO}[name](params)
     print("RESULT " + json.dumps(result), flush=True)
     # Thousands of sockets close with the process; closing each politely would only add noise
     # (and the server's handling of it is not what is measured).

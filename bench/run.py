@@ -46,6 +46,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "redpacket.storm_p99_ms": (200, "max"),
     "redpacket.sends_per_s": (2_000, "min"),
     "wire.bytes_per_text": (2 * 20 + 120, "max"),
+    "signal.idle_events_per_hour": (12, "max"),
     "wire.bytes_per_text_compact_json": (2 * 20 + 120, "max"),
 }
 
@@ -294,7 +295,23 @@ def bench_wire(args: argparse.Namespace) -> Result:
     }
 
 
+def bench_signal(args: argparse.Namespace) -> Result:
+    hours = 2 if args.quick else 3
+    say(f"signal: radio wake-ups of idle phones, {hours} phone-hours at 60x speed")
+    env = {"WANGLAI_HEARTBEAT_S": "1", "WANGLAI_HEARTBEAT_MAX_S": "10"}
+    with Server(env=env) as server:
+        out = run_load(server, "signal", {"hours": hours}, args.timeout + hours * 60)
+    return {
+        # the last hour: the heartbeat has found its interval
+        "signal.idle_events_per_hour": out["open"]["events_by_hour"][-1],
+        "signal.idle_events_first_hour": out["open"]["events_by_hour"][0],
+        "signal.nat7min_events_per_hour": out["nat"]["events_by_hour"][-1],
+        "signal.detail": out,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "signal": bench_signal,
     "wire": bench_wire,
     "transfers": bench_transfers,
     "redpacket": bench_redpacket,

@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 
 from load import setup
-from server import free_port
+from relay import Relay
 from users import User, provision
 
 TEXT = "twenty characters ok"
@@ -30,42 +30,6 @@ DIALECTS = {
     "compact_msgpack": ("wanglai.compact.msgpack",),
 }
 IDS = {protocols: f"w{i}" for i, protocols in enumerate(DIALECTS.values())}
-
-
-class Relay:
-    """Forwards loopback TCP to the server and counts bytes each way."""
-
-    def __init__(self, upstream: int) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self.up = 0
-        self.down = 0
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
-        await asyncio.gather(
-            self._pipe(reader, up_writer, True),
-            self._pipe(up_reader, writer, False),
-            return_exceptions=True,
-        )
-
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                if up:
-                    self.up += len(data)
-                else:
-                    self.down += len(data)
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
 
 
 async def one_message(

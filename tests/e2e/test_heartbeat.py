@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from wanglai.client import Client
-from wanglai.client.heartbeat import AdaptiveHeartbeat
+from wanglai.client.heartbeat import REFINE, AdaptiveHeartbeat
 
 from .conftest import Server, free_port
 
-NAT_IDLE_S = 3.5
+NAT_IDLE_S = 3.2
 
 
 class Nat:
@@ -122,15 +122,24 @@ async def test_heartbeat_stretches_then_settles_below_the_nat_timeout(
         assert (hello.heartbeat, hello.heartbeat_max) == (1, 16)
         conn = client.connection
         assert conn is not None
-        # 1 s answered -> 2 s answered -> 4 s: the NAT drops the silent connection at 3.5 s
+        # 1 s answered -> 2 s answered -> 4 s: the NAT drops the silent connection at 3.2 s
         deadline = time.monotonic() + 20
         while conn.connects < 2 and time.monotonic() < deadline:  # noqa: ASYNC110 (a counter)
             await asyncio.sleep(0.1)
         assert nat.dropped == 1 and conn.connects == 2
         assert (beat.ceiling, beat.interval) == (4, 2)
-        # it stays at 2 s: the connection now outlives several heartbeats
-        await asyncio.sleep(7)
-        assert conn.connects == 2 and nat.dropped == 1
-        assert beat.interval == 2 and conn.connected
+        # then it probes half-way to the ceiling: 3 s answered, 3.5 s dropped, 3.25 s dropped;
+        # 3 s is within 10% of 3.25 s, so it settles there, just under the NAT's 3.2 s
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and not (  # noqa: ASYNC110 (counters)
+            nat.dropped >= 3 and conn.connects >= 4 and conn.connected
+        ):
+            await asyncio.sleep(0.1)
+        assert (beat.interval, beat.ceiling) == (3, 3.25)
+        assert beat.ceiling - beat.interval <= beat.interval * REFINE
+        # settled: the connection now outlives several heartbeats
+        settled, drops = conn.connects, nat.dropped
+        await asyncio.sleep(3 * beat.interval + 1)
+        assert conn.connects == settled and nat.dropped == drops and conn.connected
     finally:
         await client.close()

@@ -31,9 +31,15 @@ def test_a_death_sets_a_ceiling_and_returns_to_the_last_good_interval() -> None:
     beat.answered()  # 240 ok -> 480
     beat.lost()  # the NAT dropped it at 480
     assert (beat.interval, beat.ceiling) == (240, 480)
+    beat.answered()  # 240 ok -> half-way to the ceiling
+    assert beat.interval == 360
+    beat.answered()  # 360 ok -> 420
+    beat.answered()  # 420 ok -> 450
+    beat.lost()  # the NAT forgets after 440 s, say
+    assert (beat.interval, beat.ceiling) == (420, 450)
     for _ in range(5):
         beat.answered()
-    assert beat.interval == 240  # never tries 480 again
+    assert beat.interval == 420  # within 10% of the ceiling: it stays, never tries 450 again
 
 
 def test_a_death_at_a_proven_interval_backs_off() -> None:

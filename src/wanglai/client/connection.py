@@ -86,8 +86,9 @@ class Connection:
         self.fatal: ApiError | None = None
         """Set when reconnecting cannot help (token refused, device revoked)."""
         self.overflowed = False
-        self.heartbeat = heartbeat or AdaptiveHeartbeat(60, 60)
-        """How often this connection pings; it learns across reconnects."""
+        self.heartbeat = heartbeat or AdaptiveHeartbeat(1, 1)
+        """How often this connection pings; it learns across reconnects. A new one starts at
+        the server's advertised interval (its hello raises the placeholder bounds)."""
         self.pings = 0
         self._pong = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None

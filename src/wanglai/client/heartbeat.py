@@ -4,13 +4,16 @@ A phone's radio wakes for every heartbeat, and a NAT or a carrier's firewall dro
 connection that stays silent too long — how long varies by network, from a minute or so to half
 an hour. :class:`AdaptiveHeartbeat` starts at the server's advertised interval and lengthens it
 step by step while pings are answered, up to the server's maximum; when a connection dies at an
-interval, that interval becomes a ceiling and the next connection goes back to the last one
-that worked. Pure: the connection tells it what happened and asks for the next interval.
+interval, that interval becomes a ceiling, the next connection goes back to the last one that
+worked, and later probes go half-way to the ceiling until they are close to it. Pure: the connection tells it what happened and asks for the next interval.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+REFINE = 0.1
+"""Below a known ceiling, probe longer intervals until within this fraction of it."""
 
 
 @dataclass
@@ -50,7 +53,9 @@ class AdaptiveHeartbeat:
         self._answered = 0
         longer = min(self.high, self.interval * self.growth)
         if self.ceiling and longer >= self.ceiling:
-            longer = self.interval  # known to die at the ceiling: stay below it
+            # known to die at the ceiling: try half-way to it while that is still a real step
+            gap = self.ceiling - self.interval
+            longer = self.interval + gap / 2 if gap > self.interval * REFINE else self.interval
         self.interval = longer
 
     def lost(self) -> None:
