@@ -19,7 +19,6 @@ from typing import Any
 from load import setup
 from relay import Relay, bursts
 from users import provision
-
 from wanglai.client import Client
 
 SCALE = 60.0

@@ -5,7 +5,8 @@ connection that stays silent too long — how long varies by network, from a min
 an hour. :class:`AdaptiveHeartbeat` starts at the server's advertised interval and lengthens it
 step by step while pings are answered, up to the server's maximum; when a connection dies at an
 interval, that interval becomes a ceiling, the next connection goes back to the last one that
-worked, and later probes go half-way to the ceiling until they are close to it. Pure: the connection tells it what happened and asks for the next interval.
+worked, and later probes go half-way to the ceiling until they are close to it. Pure: the
+connection tells it what happened and asks for the next interval.
 """
 
 from __future__ import annotations
