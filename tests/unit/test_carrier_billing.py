@@ -79,7 +79,7 @@ def test_bad_charges_are_refused_before_anything_is_sent() -> None:
     ok = billing.charge_body("+8613800138000", 100, "CNY", "d", "r", "c-1")
     charging = ok["amountTransaction"]["paymentAmount"]["chargingInformation"]
     assert charging["amount"] == Decimal("1.00")
-    with pytest.raises(Invalid, match="E.164"):
+    with pytest.raises(Invalid, match=r"E\.164"):
         billing.charge_body("13800138000", 100, "CNY", "d", "r", None)
     with pytest.raises(Invalid):
         billing.charge_body("+8613800138000", 0, "CNY", "d", "r", None)
