@@ -381,6 +381,8 @@ async def test_notifications_need_the_orders_sink_token(api: Api) -> None:
         "POST", NOTIFICATIONS, json=event(pid, kind="com.example.other"), headers=own
     )
     assert (got, answer["error"]["code"]) == (400, "invalid_event_type")
+    got, answer = await api.call("POST", NOTIFICATIONS, json=event("p\x00x"), headers=own)
+    assert (got, answer["error"]["code"]) == (400, "invalid_body")
     assert (await order(api, alice, made["id"]))["state"] == "pending"
     assert (await order(api, bob, other["id"]))["state"] == "pending"
     assert await wallet(api, alice) == (0, 0)

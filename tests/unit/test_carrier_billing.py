@@ -85,3 +85,10 @@ def test_bad_charges_are_refused_before_anything_is_sent() -> None:
         billing.charge_body("+8613800138000", 0, "CNY", "d", "r", None)
     with pytest.raises(Invalid):
         billing.charge_body("+8613800138000", 100, "CNY", "d", "r", "has spaces")
+
+
+def test_what_the_operator_says_is_kept_only_if_it_is_plain_text() -> None:
+    assert billing.reason_of({"code": "BAD\x00CODE"}, 400) == "refused_400"
+    assert billing.reason_of({"code": "CARRIER_BILLING."}, 422) == "refused_422"
+    with pytest.raises(Unreachable):
+        billing.payment_of(answer(paymentId="p\x001"))

@@ -38,6 +38,8 @@ FINAL = (SUCCEEDED, DENIED, CANCELLED)
 PHONE = re.compile(r"^\+[1-9][0-9]{4,14}$")
 """CAMARA's phone number: E.164 with its leading ``+``."""
 CORRELATOR = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+PAYMENT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+"""A payment id we keep: printable ASCII without spaces, as the operator's ids are."""
 SINK_TOKEN_DAYS = 30
 TOKEN_MARGIN_MS = 30_000
 """A token is fetched anew this long before the operator says it expires."""
@@ -122,7 +124,7 @@ def payment_of(answer: Any) -> Payment:
         if isinstance(amount, bool) or not isinstance(amount, (int, Decimal)):
             raise TypeError(amount)
         payment_id, status = answer["paymentId"], answer["paymentStatus"]
-        if not (isinstance(payment_id, str) and 0 < len(payment_id) <= 64):
+        if not (isinstance(payment_id, str) and PAYMENT_ID.fullmatch(payment_id)):
             raise TypeError(payment_id)
         if not isinstance(status, str):
             raise TypeError(status)
@@ -323,9 +325,10 @@ def reason_of(answer: Any, status: int) -> str:
     """The operator's error code as our short reason: ``CARRIER_BILLING.PAYMENT_DENIED`` is
     ``payment_denied``."""
     code = answer.get("code") if isinstance(answer, dict) else None
-    if not isinstance(code, str) or not code:
+    reason = code.rsplit(".", 1)[-1].lower()[:64] if isinstance(code, str) else ""
+    if not re.fullmatch(r"[a-z0-9_]+", reason):
         return f"refused_{status}"
-    return code.rsplit(".", 1)[-1].lower()[:64]
+    return reason
 
 
 # ---------------------------------------------------------------- our side of the notifications

@@ -95,7 +95,7 @@ class PartnerCallback(msgspec.Struct):
 
 
 class OperatorEventData(msgspec.Struct, rename="camel"):
-    payment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    payment_id: Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,64}$")]
     status: Annotated[str, msgspec.Meta(max_length=32)] = ""
     """``succeeded`` or ``failed``: how the procedure the event tells of ended."""
     description: Annotated[str, msgspec.Meta(max_length=1000)] = ""
