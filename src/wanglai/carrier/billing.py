@@ -35,6 +35,10 @@ DENIED = "denied"
 CANCELLED = "cancelled"
 FINAL = (SUCCEEDED, DENIED, CANCELLED)
 
+EVENT_PREFIX = "org.camaraproject.carrier-billing.v0."
+"""The operator's notification types: ``payment-completed``, ``payment-denied``,
+``payment-cancelled``, ... (CAMARA Carrier Billing v0.4)."""
+
 PHONE = re.compile(r"^\+[1-9][0-9]{4,14}$")
 """CAMARA's phone number: E.164 with its leading ``+``."""
 CORRELATOR = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

@@ -40,6 +40,7 @@ from aiohttp import web
 from wanglai.carrier.billing import (
     CANCELLED,
     DENIED,
+    EVENT_PREFIX,
     PHONE,
     PROCESSING,
     RESERVED,
@@ -55,7 +56,7 @@ log = logging.getLogger("wanglai.sandbox")
 
 API = "/carrier-billing/v0.4"
 MODES = ("ok", "sync", "deny", "refuse", "error", "timeout", "no_callback", "duplicate_callback")
-EVENT = "org.camaraproject.carrier-billing.v0."
+EVENT = EVENT_PREFIX
 COMPLETED, DENIED_EVENT, CANCELLED_EVENT = (
     "payment-completed",
     "payment-denied",

@@ -49,9 +49,7 @@ from wanglai.store.sql import Op
 log = logging.getLogger("wanglai.funding")
 
 BANK_PARTNER = "bank"
-OPERATOR_EVENT = "org.camaraproject.carrier-billing.v0."
-"""The operator's notification types: ``payment-completed``, ``payment-denied``, ...
-(CAMARA Carrier Billing v0.4)."""
+OPERATOR_EVENT = operator.EVENT_PREFIX
 
 
 class FundingView(msgspec.Struct):
