@@ -52,9 +52,15 @@ class Settings:
     bank_url: str = "http://127.0.0.1:8091"
     """The bank gateway (by default the SANDBOX of ``wanglai sandbox bank``)."""
     bank_secret: str = "sandbox-bank-secret"
-    billing_url: str = "http://127.0.0.1:8092"
-    """The operator's billing API (by default the SANDBOX of ``wanglai sandbox billing``)."""
-    billing_secret: str = "sandbox-billing-secret"
+    operator_billing_url: str = "http://127.0.0.1:8092/carrier-billing/v0.4"
+    """The operator's carrier-billing API (by default the SANDBOX of ``wanglai
+    operator-sandbox``)."""
+    operator_token_url: str = ""
+    """Its OAuth2 token endpoint; defaults to ``/oauth2/token`` at the API's host."""
+    operator_client_id: str = "wanglai"
+    operator_client_secret: str = "sandbox-operator-secret"
+    operator_sink_secret: str = "sandbox-sink-secret"
+    """Signs the bearer token the operator shows when it posts a payment's notifications."""
     callback_base_url: str = ""
     """Where partners reach this server's callbacks; defaults to ``http://host:port``."""
     carrier_monthly_cap: int = 30_000
@@ -101,8 +107,15 @@ class Settings:
             "merchant_fee_ppm": _int("WANGLAI_MERCHANT_FEE_PPM", 6_000),
             "bank_url": env.get("WANGLAI_BANK_URL", "http://127.0.0.1:8091"),
             "bank_secret": env.get("WANGLAI_BANK_SECRET", "sandbox-bank-secret"),
-            "billing_url": env.get("WANGLAI_BILLING_URL", "http://127.0.0.1:8092"),
-            "billing_secret": env.get("WANGLAI_BILLING_SECRET", "sandbox-billing-secret"),
+            "operator_billing_url": env.get(
+                "WANGLAI_OPERATOR_BILLING_URL", "http://127.0.0.1:8092/carrier-billing/v0.4"
+            ),
+            "operator_token_url": env.get("WANGLAI_OPERATOR_TOKEN_URL", ""),
+            "operator_client_id": env.get("WANGLAI_OPERATOR_CLIENT_ID", "wanglai"),
+            "operator_client_secret": env.get(
+                "WANGLAI_OPERATOR_CLIENT_SECRET", "sandbox-operator-secret"
+            ),
+            "operator_sink_secret": env.get("WANGLAI_OPERATOR_SINK_SECRET", "sandbox-sink-secret"),
             "callback_base_url": env.get("WANGLAI_CALLBACK_BASE_URL", ""),
             "carrier_monthly_cap": _int("WANGLAI_CARRIER_MONTHLY_CAP", 30_000),
             "partner_timeout_s": float(env.get("WANGLAI_PARTNER_TIMEOUT_S") or 10.0),

@@ -16,7 +16,8 @@ from wanglai.bus.local import LocalBus
 from wanglai.domain.clock import ManualClock
 from wanglai.domain.ledger import Request
 from wanglai.sandbox.bank import bank as bank_sandbox
-from wanglai.sandbox.billing import billing as billing_sandbox
+from wanglai.sandbox.operator import API as OPERATOR_API
+from wanglai.sandbox.operator import OperatorSandbox
 from wanglai.sandbox.partner import Sandbox
 from wanglai.settings import Settings
 from wanglai.store import ledger
@@ -47,7 +48,8 @@ class Api:
     sms: RecordingSms
     bank: Sandbox
     """The bank gateway SANDBOX the wallet talks to (switch its mode in a test)."""
-    billing: Sandbox
+    operator: OperatorSandbox
+    """The operator's carrier-billing SANDBOX (token endpoint and payments API)."""
     _phone: int = 13700000000
     users: list[User] = field(default_factory=list)
 
@@ -131,19 +133,21 @@ async def api(api_settings: Settings) -> AsyncIterator[Api]:
     sms = RecordingSms()
     # The partner SANDBOXES on their own loopback sockets, signing with the same manual clock.
     bank = bank_sandbox(api_settings.bank_secret, clock)
-    billing = billing_sandbox(api_settings.billing_secret, clock)
+    operator = OperatorSandbox(
+        api_settings.operator_client_id, api_settings.operator_client_secret, clock
+    )
     partners = [TestServer(bank.make_app(), host="127.0.0.1")]
-    partners.append(TestServer(billing.make_app(), host="127.0.0.1"))
+    partners.append(TestServer(operator.make_app(), host="127.0.0.1"))
     for partner in partners:
         await partner.start_server()
     api_settings.bank_url = str(partners[0].make_url(""))
-    api_settings.billing_url = str(partners[1].make_url(""))
+    api_settings.operator_billing_url = str(partners[1].make_url(OPERATOR_API))
     container = Container(api_settings, clock=clock, bus=LocalBus(), sms=sms)
     server = TestServer(make_app(container), host="127.0.0.1")
     await server.start_server()
     container.settings.callback_base_url = str(server.make_url(""))
     async with aiohttp.ClientSession() as http:
-        yield Api(server, http, container, clock, sms, bank, billing)
+        yield Api(server, http, container, clock, sms, bank, operator)
     await server.close()
     for partner in partners:
         await partner.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -13,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import free_port
 from wanglai.partners import signing
+from wanglai.sandbox.operator import Payment
 from wanglai.store import funding as funding_store
 from wanglai.store import ledger
 from wanglai.store.sql import Op, scalar
@@ -85,6 +87,14 @@ async def fund(api: Api, user: User, amount: int) -> None:
     assert (await settled(api, user, made["id"]))["state"] == "succeeded"
 
 
+def operator_payment(api: Api, order_id: int) -> Payment:
+    """The operator SANDBOX's payment for one of our orders (by its reference code)."""
+    [found] = [
+        p for p in api.operator.payments.values() if p.reference == f"wanglai-topup-{order_id}"
+    ]
+    return found
+
+
 def signed_callback(
     api: Api, body: dict[str, Any], secret: str | None = None, skew_ms: int = 0
 ) -> tuple[bytes, dict[str, str]]:
@@ -105,13 +115,17 @@ async def test_carrier_topup_is_charged_to_the_phone_bill(api: Api) -> None:
     assert made["direction"] == "topup" and made["channel"] == "carrier"
     done = await settled(api, alice, made["id"])
     assert done["state"] == "succeeded" and done["transfer_id"] is not None
-    partner = api.billing.orders[made["id"]]
-    assert (partner.instrument, partner.amount) == (alice.phone, 5000)
-    assert done["partner_ref"] == partner.ref
+    partner = operator_payment(api, made["id"])
+    assert (partner.phone, partner.amount, partner.currency) == (alice.phone, Decimal(50), "CNY")
+    assert partner.correlator == f"wanglai-{made['id']}-{made['created_at']}"
+    assert done["partner_ref"] == partner.payment_id
     assert await wallet(api, alice) == (5000, 5000)
     assert await clearing(api, ledger.OPERATOR_CLEARING) == -5000
     kinds = await event_kinds(api, alice)
-    assert kinds.count("funding.updated") == 2 and "wallet.movement" in kinds
+    # reserved (a pending transfer), then posted
+    assert kinds.count("funding.updated") == 2 and kinds.count("wallet.movement") == 2
+    completed = "org.camaraproject.carrier-billing.v0.payment-completed"
+    assert api.operator.notifications == [(partner.payment_id, completed, 204)]
 
 
 async def test_bank_topup_charges_the_card(api: Api) -> None:
@@ -142,7 +156,7 @@ async def test_a_declined_topup_fails_and_moves_no_money(api: Api) -> None:
 @pytest.mark.parametrize(
     ("mode", "status", "code", "failure"),
     [
-        ("refuse", 409, "partner_declined", "credit_limit_exceeded"),
+        ("refuse", 409, "partner_declined", "payment_denied"),
         ("error", 503, "partner_unavailable", "partner_unavailable"),
     ],
 )
@@ -150,16 +164,17 @@ async def test_a_partner_that_refuses_or_fails_at_once_fails_the_order(
     api: Api, mode: str, status: int, code: str, failure: str
 ) -> None:
     alice = await api.user()
-    api.billing.mode = mode
+    api.operator.mode = mode
     got, answer = await topup(api, alice, channel="carrier", amount=800)
     assert (got, answer["error"]["code"]) == (status, code), answer
     _, page = await api.call("GET", "/v1/wallet/funding", alice)
     [failed] = page["orders"]
     assert (failed["state"], failed["failure"]) == ("failed", failure)
-    assert api.billing.orders == {}
+    assert api.operator.payments == {}
     assert await wallet(api, alice) == (0, 0)
+    assert await clearing(api, ledger.OPERATOR_CLEARING) == 0
     # A failed order does not count against the monthly cap.
-    api.billing.mode = "ok"
+    api.operator.mode = "ok"
     got, answer = await topup(api, alice, channel="carrier", amount=30_000)
     assert got == 201, answer
 
@@ -177,11 +192,11 @@ async def test_an_unreachable_partner_fails_the_order(api: Api) -> None:
 
 async def test_an_order_without_callback_is_settled_by_reconciliation(api: Api) -> None:
     alice = await api.user()
-    api.billing.mode = "no_callback"
+    api.operator.mode = "no_callback"
     status, made = await topup(api, alice, channel="carrier", amount=2500)
     assert status == 201
     funding = api.container.funding
-    await until(lambda: api.billing.orders[made["id"]].status != "pending")
+    await until(lambda: operator_payment(api, made["id"]).status == "succeeded")
     assert await funding.reconcile() == 0  # not overdue yet
     assert (await order(api, alice, made["id"]))["state"] == "pending"
     assert await wallet(api, alice) == (0, 0)
@@ -211,18 +226,22 @@ async def test_an_order_the_partner_never_got_fails_on_reconciliation(api: Api) 
     alice = await api.user()
     now = api.clock.now_ms()
 
+    operator = api.container.wallet.system_account(ledger.OPERATOR_CLEARING)
+
     def lost() -> Op[int]:  # written, then the server died before the partner was asked
         made, _sent = yield from funding_store.create_topup(
-            alice.id, "carrier", 400, "CNY", "", 30_000, now
+            alice.id, "carrier", 400, "CNY", "", 30_000, now, operator
         )
         return made.id
 
     order_id = await api.container.db.write(lost)
     api.clock.advance(api.container.settings.reconcile_after_s + 1)
-    assert await api.container.funding.reconcile() == 1
+    assert await api.container.funding.reconcile() == 1  # asked by correlator: unknown
     done = await order(api, alice, order_id)
     assert (done["state"], done["failure"]) == ("failed", "unknown_to_partner")
     assert await wallet(api, alice) == (0, 0)
+    assert await clearing(api, ledger.OPERATOR_CLEARING) == 0
+    assert api.operator.payments == {}
 
 
 async def test_a_duplicate_callback_is_applied_once(api: Api) -> None:
@@ -263,9 +282,9 @@ async def test_badly_signed_callbacks_are_refused_and_change_nothing(api: Api) -
     # signed over other bytes than those sent (the amount changed after signing)
     raw, headers = signed_callback(api, body)
     cases.append(((raw.replace(b"600", b"6000"), headers), "signature_invalid"))
-    # the billing secret does not sign for the bank
-    billing = api.container.settings.billing_secret
-    cases.append((signed_callback(api, body, secret=billing), "signature_invalid"))
+    # the operator's sink secret does not sign for the bank
+    sink_secret = api.container.settings.operator_sink_secret
+    cases.append((signed_callback(api, body, secret=sink_secret), "signature_invalid"))
     for (raw, headers), code in cases:
         status, answer = await api.call("POST", path, data=raw, headers=headers)
         assert (status, answer["error"]["code"]) == (401, code), answer
@@ -275,10 +294,10 @@ async def test_badly_signed_callbacks_are_refused_and_change_nothing(api: Api) -
     raw, headers = signed_callback(api, {**body, "order": made["id"] + 1000})
     status, answer = await api.call("POST", path, data=raw, headers=headers)
     assert (status, answer["error"]["code"]) == (404, "funding_order_not_found")
-    raw, headers = signed_callback(api, body, secret=billing)
-    status, answer = await api.call(
-        "POST", "/v1/partners/billing/callback", data=raw, headers=headers
-    )
+    api.operator.mode = "no_callback"
+    _, bill = await topup(api, alice, channel="carrier", amount=600)
+    raw, headers = signed_callback(api, {**body, "order": bill["id"]})
+    status, answer = await api.call("POST", path, data=raw, headers=headers)
     assert (status, answer["error"]["code"]) == (404, "funding_order_not_found")
     raw, headers = signed_callback(api, {**body, "amount": 601})
     status, answer = await api.call("POST", path, data=raw, headers=headers)
@@ -294,7 +313,7 @@ async def test_badly_signed_callbacks_are_refused_and_change_nothing(api: Api) -
 
 async def test_phone_bill_top_ups_are_capped_per_month(api: Api) -> None:
     alice = await api.user()
-    api.billing.mode = "no_callback"  # pending orders count too
+    api.operator.mode = "no_callback"  # pending orders count too
     status, _ = await topup(api, alice, channel="carrier", amount=20_000)
     assert status == 201
     status, answer = await topup(api, alice, channel="carrier", amount=10_001)
@@ -457,7 +476,7 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(api: Api) -> Non
     assert (status, answer["error"]["code"]) == (400, "invalid_limit")
     assert await api.call("GET", "/v1/wallet/funding", alice) == before
     assert await wallet(api, alice) == (1000, 1000)
-    assert len(api.bank.orders) == 1 and api.billing.orders == {}
+    assert len(api.bank.orders) == 1 and api.operator.payments == {}
 
 
 async def test_other_peoples_orders_are_not_found(api: Api) -> None:
@@ -476,7 +495,7 @@ async def test_other_peoples_orders_are_not_found(api: Api) -> None:
 
 async def test_the_order_list_pages(api: Api) -> None:
     alice = await api.user()
-    api.billing.mode = "no_callback"
+    api.operator.mode = "no_callback"
     ids = []
     for _ in range(5):
         _, made = await topup(api, alice, channel="carrier", amount=10)

@@ -1,5 +1,6 @@
-"""Funding across real processes: ``wanglai serve`` and the two partner SANDBOXES, each its own
-``wanglai sandbox`` process, talking signed HTTP to each other over loopback."""
+"""Funding across real processes: ``wanglai serve``, the bank SANDBOX (``wanglai sandbox bank``,
+signed HTTP) and the operator SANDBOX (``wanglai operator-sandbox``, OAuth2 and a CAMARA-style
+payments API), each its own process, talking to each other over loopback."""
 
 from __future__ import annotations
 
@@ -18,19 +19,16 @@ import pytest
 from .conftest import Server, free_port
 
 BANK_SECRET = "e2e-bank-secret"
-BILLING_SECRET = "e2e-billing-secret"
+OPERATOR_SECRET = "e2e-operator-secret"
 
 
 class SandboxProcess:
-    def __init__(self, kind: str, secret: str, log: Path) -> None:
+    def __init__(self, command: list[str], log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "wanglai", "sandbox", kind),
-                *("--port", str(self.port), "--secret", secret),
-            ],
+            [sys.executable, "-m", "wanglai", *command, "--port", str(self.port)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -65,14 +63,16 @@ class SandboxProcess:
 
 @pytest.fixture
 def funded_server(tmp_path: Path, e2e_database_url: str) -> Iterator[tuple[Server, Any, Any]]:
-    bank = SandboxProcess("bank", BANK_SECRET, tmp_path / "bank.log")
-    billing = SandboxProcess("billing", BILLING_SECRET, tmp_path / "billing.log")
+    bank = SandboxProcess(["sandbox", "bank", "--secret", BANK_SECRET], tmp_path / "bank.log")
+    billing = SandboxProcess(
+        ["operator-sandbox", "--client-secret", OPERATOR_SECRET], tmp_path / "operator.log"
+    )
     server = Server(tmp_path / "data", e2e_database_url)
     server.env.update(
         WANGLAI_BANK_URL=bank.url,
         WANGLAI_BANK_SECRET=BANK_SECRET,
-        WANGLAI_BILLING_URL=billing.url,
-        WANGLAI_BILLING_SECRET=BILLING_SECRET,
+        WANGLAI_OPERATOR_BILLING_URL=f"{billing.url}/carrier-billing/v0.4",
+        WANGLAI_OPERATOR_CLIENT_SECRET=OPERATOR_SECRET,
         WANGLAI_RECONCILE_INTERVAL_S="0.2",
         WANGLAI_RECONCILE_AFTER_S="0",
     )
@@ -124,6 +124,9 @@ async def test_top_ups_through_sandbox_processes(funded_server: tuple[Server, An
         status, made = await topup("a", channel="carrier", amount=2000)
         assert status == 201, made
         assert (await settled(http, server, auth, made["id"]))["state"] == "succeeded"
+        async with http.get(f"{billing.url}/") as resp:
+            about = await resp.json()
+        assert resp.headers["X-Sandbox"] == "true" and "SANDBOX" in about["note"]
 
         async with http.post(f"{bank.url}/sandbox/mode", json={"mode": "decline"}) as resp:
             assert (await resp.json())["mode"] == "decline"
@@ -139,7 +142,7 @@ async def test_top_ups_through_sandbox_processes(funded_server: tuple[Server, An
         assert status == 201, made
         assert (await settled(http, server, auth, made["id"]))["state"] == "succeeded"
 
-        # The billing sandbox gone: a clear error, and the order failed.
+        # The operator sandbox gone: a clear error, and the order failed.
         billing.stop()
         status, answer = await topup("d", channel="carrier", amount=100)
         assert (status, answer["error"]["code"]) == (503, "partner_unavailable")

@@ -1,4 +1,4 @@
-"""The command line: ``wanglai serve | demo | chat | admin | sandbox``."""
+"""The command line: ``wanglai serve | demo | chat | admin | sandbox | operator-sandbox``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import typer
 from wanglai.cli.admin import admin_app
 from wanglai.cli.chat import chat
 from wanglai.cli.demo import register as register_demo
-from wanglai.cli.sandbox import sandbox_app
+from wanglai.cli.sandbox import operator_sandbox, sandbox_app
 from wanglai.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Wanglai server and tools.")
 app.add_typer(admin_app, name="admin")
 app.add_typer(sandbox_app, name="sandbox")
+app.command("operator-sandbox")(operator_sandbox)
 app.command("chat")(chat)
 register_demo(app)
 

@@ -6,6 +6,8 @@ An amount that reaches the wallet is checked here once: a JSON ``1.5`` or ``"100
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from wanglai.domain.errors import Invalid
 
 DEFAULT_CURRENCY = "CNY"
@@ -61,3 +63,19 @@ def display(amount: int, currency_code: str = DEFAULT_CURRENCY) -> str:
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), 10**digits)
     return f"{sign}{whole}.{frac:0{digits}d}" if digits else f"{sign}{whole}"
+
+
+def major(amount_minor: int, currency_code: str = DEFAULT_CURRENCY) -> Decimal:
+    """1250 fen as ``Decimal("12.50")``: the exact amount in major units, for partners whose
+    APIs count in yuan (the operator's carrier billing)."""
+    digits = CURRENCIES.get(currency_code, 2)
+    return Decimal(amount_minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
+
+
+def minor(amount_major: Decimal, currency_code: str = DEFAULT_CURRENCY) -> int:
+    """``Decimal("12.50")`` as 1250 fen; an amount finer than one minor unit is refused."""
+    digits = CURRENCIES.get(currency_code, 2)
+    scaled = amount_major.scaleb(digits)
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        raise Invalid("invalid_amount", f"{amount_major} is not a whole number of minor units.")
+    return int(scaled)

@@ -1,4 +1,5 @@
-"""REST routes for funding: top-ups, withdrawals, their orders, and the partners' callbacks."""
+"""REST routes for funding: top-ups, withdrawals, their orders, the bank's callbacks and the
+operator's payment notifications."""
 
 from __future__ import annotations
 
@@ -6,14 +7,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from wanglai.gateway.endpoint import Ctx, Query, Router
+from wanglai.gateway.endpoint import Ctx, Query, Router, bearer
 from wanglai.partners import signing
 from wanglai.services.funding import (
-    BANK_PARTNER,
-    BILLING_PARTNER,
     CallbackAck,
     FundingPage,
     FundingView,
+    OperatorEvent,
     PartnerCallback,
 )
 
@@ -96,13 +96,6 @@ async def order(ctx: Ctx) -> FundingView:
     )
 
 
-async def _callback(ctx: Ctx, partner: str, body: PartnerCallback) -> CallbackAck:
-    raw = await ctx.request.read()  # the bytes the signature covers (aiohttp keeps them)
-    return await ctx.app.funding.callback(  # type: ignore[no-any-return]
-        partner, raw, ctx.request.headers.get(signing.HEADER), body
-    )
-
-
 @router.route(
     "POST",
     "/v1/partners/bank/callback",
@@ -114,18 +107,22 @@ async def _callback(ctx: Ctx, partner: str, body: PartnerCallback) -> CallbackAc
     tag="partners",
 )
 async def bank_callback(ctx: Ctx, body: PartnerCallback) -> CallbackAck:
-    return await _callback(ctx, BANK_PARTNER, body)
+    raw = await ctx.request.read()  # the bytes the signature covers (aiohttp keeps them)
+    return await ctx.app.funding.callback(  # type: ignore[no-any-return]
+        raw, ctx.request.headers.get(signing.HEADER), body
+    )
 
 
 @router.route(
     "POST",
-    "/v1/partners/billing/callback",
-    "The operator billing's signed callback with a charge's outcome (X-Wanglai-Signature)",
-    body=PartnerCallback,
-    response=CallbackAck,
+    "/v1/partners/operator/notifications",
+    "The operator's payment notification (a CloudEvent; the bearer token given as the"
+    " payment's sinkCredential)",
+    body=OperatorEvent,
+    status=204,
     auth=False,
     signed=True,
     tag="partners",
 )
-async def billing_callback(ctx: Ctx, body: PartnerCallback) -> CallbackAck:
-    return await _callback(ctx, BILLING_PARTNER, body)
+async def operator_notification(ctx: Ctx, body: OperatorEvent) -> None:
+    await ctx.app.funding.operator_notification(bearer(ctx.request), body)

@@ -49,34 +49,51 @@ class PartnerHttp:
             await self._session.close()
             self._session = None
 
-    async def post(self, url: str, secret: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        """POST ``payload`` signed; returns (status, decoded JSON) of a 2xx or 404 answer."""
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """Send one request; returns (status, raw body) of whatever the partner answered. A
+        timeout is ``TimedOut``, a network failure ``Unreachable``."""
         if self._session is None:
             raise Unreachable("the partner client is not started")
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        try:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=timeout
+            ) as resp:
+                return resp.status, await resp.read()
+        except TimeoutError:
+            raise TimedOut(url) from None
+        except aiohttp.ClientError as exc:
+            raise Unreachable(f"{url}: {exc}") from None
+
+    async def post(self, url: str, secret: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        """POST ``payload`` signed; returns (status, decoded JSON) of a 2xx or 404 answer."""
         body = _encode(payload)
         headers = {
             signing.HEADER: signing.sign(secret, body, self.clock.now_ms()),
             "Content-Type": "application/json",
         }
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        try:
-            async with self._session.post(url, data=body, headers=headers, timeout=timeout) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except TimeoutError:
-            raise TimedOut(url) from None
-        except aiohttp.ClientError as exc:
-            raise Unreachable(f"{url}: {exc}") from None
-        try:
-            answer = msgspec.json.decode(raw) if raw else {}
-        except msgspec.DecodeError:
-            answer = {}
+        status, raw = await self.request("POST", url, body, headers)
+        answer = decode_json(raw)
         if status >= 500:
             raise Unreachable(f"{url} answered {status}")
         if 400 <= status < 500 and status != 404:
             reason = answer.get("reason") if isinstance(answer, dict) else None
             raise Refused(str(reason or f"refused_{status}"))
         return status, answer
+
+
+def decode_json(raw: bytes) -> Any:
+    """A partner's answer as JSON, or ``{}`` when it is empty or not JSON."""
+    try:
+        return msgspec.json.decode(raw) if raw else {}
+    except msgspec.DecodeError:
+        return {}
 
 
 class Outcome(msgspec.Struct):

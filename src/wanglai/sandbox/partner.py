@@ -1,6 +1,8 @@
-"""What the bank and billing SANDBOXES share: signed requests in, an "accepted" answer with the
-sandbox's own reference, a signed callback with the outcome later, a status query, and failure
-modes switched at run time through ``POST /sandbox/mode``.
+"""What the partner SANDBOXES share. ``SandboxServer``: the failure mode switched at start or at
+run time through ``POST /sandbox/mode``, held answers, background work owned by the app, and
+callbacks delivered with retries (the operator SANDBOX in ``sandbox/operator.py`` builds on it).
+``Sandbox``: the bank's protocol on top: signed requests in, an "accepted" answer with the
+sandbox's own reference, a signed callback with the outcome later, and a status query.
 
 Modes (what the next requests get):
 ``ok`` accepted, then a ``succeeded`` callback after ``delay_ms``;
@@ -36,7 +38,7 @@ log = logging.getLogger("wanglai.sandbox")
 MODES = ("ok", "decline", "refuse", "error", "timeout", "no_callback", "duplicate_callback")
 TIMEOUT_HOLD_MS = 30_000
 CALLBACK_TRIES = 5
-_encode = msgspec.json.Encoder().encode
+_encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
 class BadRequest(Exception):
@@ -71,53 +73,57 @@ class Order:
     reason: str | None = None
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def sandbox_json(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer marked as coming from a sandbox (``X-Sandbox: true``)."""
     response = web.Response(body=_encode(data), status=status, content_type="application/json")
     response.headers["X-Sandbox"] = "true"
     return response
 
 
-class Sandbox:
+_json = sandbox_json
+
+
+class SandboxServer:
+    """A sandbox's life: its mode (one of ``modes``), the delay before outcomes, the tasks it
+    runs in the background (owned by its aiohttp app, cancelled when it stops) and the HTTP
+    session its callbacks go out on. Subclasses add their API in ``routes``."""
+
+    modes: tuple[str, ...] = MODES
+    what: str = "not a real partner; nothing is charged or paid."
+
     def __init__(
-        self,
-        name: str,
-        secret: str,
-        kinds: list[Kind],
-        clock: Clock | None = None,
-        mode: str = "ok",
-        delay_ms: int = 0,
+        self, name: str, clock: Clock | None = None, mode: str = "ok", delay_ms: int = 0
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode is one of {', '.join(MODES)}")
+        if mode not in self.modes:
+            raise ValueError(f"mode is one of {', '.join(self.modes)}")
         self.name = name
-        self.secret = secret
-        self.kinds = kinds
         self.clock: Clock = clock or SystemClock()
         self.mode = mode
         self.delay_ms = delay_ms
         self.reason: str | None = None
-        """A decline reason set through the control API (else each kind's own)."""
-        self.orders: dict[int, Order] = {}
-        self.callbacks: list[tuple[int, str, int]] = []
-        """(order, status sent, HTTP status answered) of every callback delivered."""
+        """A decline reason set through the control API (else the sandbox's own)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
 
-    # ------------------------------------------------------------------ the app
-
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self._about)
-        for kind in self.kinds:
-            app.router.add_post(f"/v1/{kind.path}", self._handler(kind))
-        app.router.add_post("/v1/status", self._status)
+        self.routes(app)
         app.router.add_get("/sandbox/mode", self._get_mode)
         app.router.add_post("/sandbox/mode", self._set_mode)
-        app.router.add_get("/sandbox/orders", self._list_orders)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._stop)
         return app
+
+    def routes(self, app: web.Application) -> None:
+        """Add the partner's own API."""
+
+    def banner(self, url: str) -> str:
+        return f"SANDBOX {self.name} ({self.what}) on {url} {self.settings_line()}"
+
+    def settings_line(self) -> str:
+        return f"mode={self.mode} delay_ms={self.delay_ms}"
 
     async def _start(self, _app: web.Application) -> None:
         self._closing = asyncio.Event()
@@ -137,11 +143,102 @@ class Sandbox:
         return _json(
             {
                 "sandbox": self.name,
-                "note": f"SANDBOX {self.name}: not a real partner; nothing is charged or paid.",
-                "mode": self.mode,
-                "delay_ms": self.delay_ms,
+                "note": f"SANDBOX {self.name}: {self.what}",
+                **self.settings(),
             }
         )
+
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background, owned by the sandbox (cancelled when it stops)."""
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def hold(self) -> None:
+        """What ``timeout`` mode does to an answer: hold it for ``delay_ms`` (default 30 s),
+        or until the sandbox stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), (self.delay_ms or TIMEOUT_HOLD_MS) / 1000)
+
+    async def deliver(self, url: str, body: bytes, headers: Callable[[], dict[str, str]]) -> int:
+        """POST ``body`` to ``url``, retried on network errors and 5xx answers (``headers`` is
+        called for each try). Returns the final HTTP status (0: never delivered)."""
+        assert self._session is not None
+        answered = 0
+        for attempt in range(CALLBACK_TRIES):
+            try:
+                async with self._session.post(url, data=body, headers=headers()) as resp:
+                    await resp.read()
+                    answered = resp.status
+            except aiohttp.ClientError as exc:
+                log.warning("sandbox %s: callback to %s failed: %s", self.name, url, exc)
+                answered = 0
+            if 0 < answered < 500:
+                break
+            await asyncio.sleep(0.1 * 2**attempt)
+        return answered
+
+    # ------------------------------------------------------------------ control (unsigned)
+
+    def settings(self) -> dict[str, Any]:
+        return {"mode": self.mode, "delay_ms": self.delay_ms, "reason": self.reason}
+
+    def configure(self, payload: dict[str, Any]) -> str | None:
+        """Apply a subclass's own settings from a ``POST /sandbox/mode`` body; returns an
+        error to answer instead (nothing is changed then)."""
+        return None
+
+    async def _get_mode(self, _request: web.Request) -> web.Response:
+        return _json(self.settings())
+
+    async def _set_mode(self, request: web.Request) -> web.Response:
+        try:
+            payload = msgspec.json.decode(await request.read())
+        except msgspec.DecodeError:
+            return _json({"error": "the body is not JSON"}, 400)
+        if not isinstance(payload, dict):
+            return _json({"error": "the body is a JSON object"}, 400)
+        mode = payload.get("mode", self.mode)
+        if mode not in self.modes:
+            return _json({"error": f"'mode' is one of {', '.join(self.modes)}"}, 400)
+        delay = payload.get("delay_ms", 0 if "mode" in payload else self.delay_ms)
+        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 600_000:
+            return _json({"error": "'delay_ms' is 0 to 600000"}, 400)
+        reason = payload.get("reason", None if "mode" in payload else self.reason)
+        if reason is not None and not isinstance(reason, str):
+            return _json({"error": "'reason' is a string"}, 400)
+        error = self.configure(payload)
+        if error is not None:
+            return _json({"error": error}, 400)
+        self.mode, self.delay_ms, self.reason = mode, delay, reason
+        log.info("sandbox %s: %s", self.name, self.settings_line())
+        return await self._get_mode(request)
+
+
+class Sandbox(SandboxServer):
+    """The signed partner protocol (the bank): see the module's docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        secret: str,
+        kinds: list[Kind],
+        clock: Clock | None = None,
+        mode: str = "ok",
+        delay_ms: int = 0,
+    ) -> None:
+        super().__init__(name, clock, mode, delay_ms)
+        self.secret = secret
+        self.kinds = kinds
+        self.orders: dict[int, Order] = {}
+        self.callbacks: list[tuple[int, str, int]] = []
+        """(order, status sent, HTTP status answered) of every callback delivered."""
+
+    def routes(self, app: web.Application) -> None:
+        for kind in self.kinds:
+            app.router.add_post(f"/v1/{kind.path}", self._handler(kind))
+        app.router.add_post("/v1/status", self._status)
+        app.router.add_get("/sandbox/orders", self._list_orders)
 
     # ------------------------------------------------------------------ signed API
 
@@ -199,11 +296,9 @@ class Sandbox:
             self.orders[order] = made
             if mode == "timeout":
                 made.status = "succeeded"
-                hold = self.delay_ms or TIMEOUT_HOLD_MS
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), hold / 1000)
+                await self.hold()
             else:
-                self._spawn(self._process(made, kind, mode, self.delay_ms))
+                self.spawn(self._process(made, kind, mode, self.delay_ms))
             return _json({"ref": made.ref, "status": "accepted"}, 202)
 
         return handle
@@ -227,11 +322,6 @@ class Sandbox:
 
     def _reason(self, kind: Kind) -> str:
         return self.reason or kind.decline_reason
-
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _process(self, order: Order, kind: Kind, mode: str, delay_ms: int) -> None:
         if delay_ms:
@@ -258,50 +348,17 @@ class Sandbox:
     async def send_callback(self, order: Order) -> int:
         """POST the order's outcome, signed, to its callback URL; retried on network errors
         and 5xx answers. Returns the final HTTP status (0: never delivered)."""
-        assert self._session is not None
         body = _encode(self._outcome(order))
-        answered = 0
-        for attempt in range(CALLBACK_TRIES):
-            headers = {
+
+        def headers() -> dict[str, str]:
+            return {
                 signing.HEADER: signing.sign(self.secret, body, self.clock.now_ms()),
                 "Content-Type": "application/json",
             }
-            try:
-                async with self._session.post(
-                    order.callback_url, data=body, headers=headers
-                ) as resp:
-                    await resp.read()
-                    answered = resp.status
-            except aiohttp.ClientError as exc:
-                log.warning("sandbox %s: callback for %d failed: %s", self.name, order.order, exc)
-                answered = 0
-            if 0 < answered < 500:
-                break
-            await asyncio.sleep(0.1 * 2**attempt)
+
+        answered = await self.deliver(order.callback_url, body, headers)
         self.callbacks.append((order.order, order.status, answered))
         return answered
-
-    # ------------------------------------------------------------------ control (unsigned)
-
-    async def _get_mode(self, _request: web.Request) -> web.Response:
-        return _json({"mode": self.mode, "delay_ms": self.delay_ms, "reason": self.reason})
-
-    async def _set_mode(self, request: web.Request) -> web.Response:
-        try:
-            payload = msgspec.json.decode(await request.read())
-        except msgspec.DecodeError:
-            return _json({"error": "the body is not JSON"}, 400)
-        if not isinstance(payload, dict) or payload.get("mode") not in MODES:
-            return _json({"error": f"'mode' is one of {', '.join(MODES)}"}, 400)
-        delay = payload.get("delay_ms", 0)
-        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 600_000:
-            return _json({"error": "'delay_ms' is 0 to 600000"}, 400)
-        reason = payload.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            return _json({"error": "'reason' is a string"}, 400)
-        self.mode, self.delay_ms, self.reason = payload["mode"], delay, reason
-        log.info("sandbox %s: mode %s, delay %d ms", self.name, self.mode, delay)
-        return await self._get_mode(request)
 
     async def _list_orders(self, _request: web.Request) -> web.Response:
         return _json([asdict(o) for o in self.orders.values()])
@@ -314,7 +371,7 @@ def _positive(payload: dict[str, Any], name: str) -> int:
     return value
 
 
-async def run(sandbox: Sandbox, host: str, port: int) -> None:
+async def run(sandbox: SandboxServer, host: str, port: int) -> None:
     """Serve ``sandbox`` until SIGINT/SIGTERM; prints where it listens once it does."""
     import signal
 
@@ -322,11 +379,7 @@ async def run(sandbox: Sandbox, host: str, port: int) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
-    print(
-        f"SANDBOX {sandbox.name} (not a real partner) on http://{host}:{port}"
-        f" mode={sandbox.mode} delay_ms={sandbox.delay_ms}",
-        flush=True,
-    )
+    print(sandbox.banner(f"http://{host}:{port}"), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

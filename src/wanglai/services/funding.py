@@ -1,24 +1,37 @@
 """Money in and out of the wallet through the outside parties: top-ups charged to the phone
 bill (the operator's billing) or to a bank card, and withdrawals to a bank account.
 
-An order is written first (in the caller's idempotent transaction), then sent to the partner;
-the partner answers "accepted" and later posts a signed callback with the outcome, which
-``store.funding.settle`` applies exactly once. Orders whose callback never comes are settled by
-``reconcile``, which asks the partner for their status.
+An order is written first (in the caller's idempotent transaction), then sent to the partner.
+The bank answers "accepted" and later posts a signed callback with the outcome. The operator's
+carrier billing (``carrier/billing.py``) takes a one-step payment whose ``clientCorrelator`` is
+derived from the order, so a retry after a timeout charges once; it answers with the payment's
+status and later posts a notification (CloudEvent) to our sink. ``store.funding.settle``
+applies each outcome exactly once. Orders whose outcome never comes are settled by
+``reconcile``, which asks the partner (the operator by payment id, or by correlator when its
+answer was lost).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import msgspec
 
-from wanglai.carrier.billing import BillingClient
+from wanglai.carrier import billing as operator
+from wanglai.carrier.billing import BillingClient, Payment
 from wanglai.domain import funding as rules
 from wanglai.domain import money
 from wanglai.domain.clock import Clock
-from wanglai.domain.errors import Conflict, Invalid, NotFound, Unavailable, WanglaiError
+from wanglai.domain.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    WanglaiError,
+)
 from wanglai.domain.idempotency import check_key, fingerprint
 from wanglai.domain.paging import check_limit
 from wanglai.partners import signing
@@ -36,7 +49,7 @@ from wanglai.store.sql import Op
 log = logging.getLogger("wanglai.funding")
 
 BANK_PARTNER = "bank"
-BILLING_PARTNER = "billing"
+OPERATOR_EVENT = operator.EVENT_PREFIX
 
 
 class FundingView(msgspec.Struct):
@@ -79,6 +92,28 @@ class PartnerCallback(msgspec.Struct):
     reason: str | None = None
 
 
+class OperatorEventData(msgspec.Struct, rename="camel"):
+    payment_id: Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,64}$")]
+    status: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    """``succeeded`` or ``failed``: how the procedure the event tells of ended."""
+    description: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    denial_reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+
+
+class OperatorEvent(msgspec.Struct):
+    """A payment notification from the operator: a CloudEvent (CAMARA Carrier Billing)."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    source: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    type: Annotated[str, msgspec.Meta(max_length=200)]
+    """``org.camaraproject.carrier-billing.v0.payment-completed`` (or ``-denied``,
+    ``-cancelled``; others are acknowledged and change nothing)."""
+    specversion: Annotated[str, msgspec.Meta(max_length=10)]
+    time: Annotated[str, msgspec.Meta(max_length=64)]
+    data: OperatorEventData
+    datacontenttype: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
 class CallbackAck(msgspec.Struct):
     order: int
     state: str
@@ -88,6 +123,25 @@ class CallbackAck(msgspec.Struct):
 
 def view(order: store.Order) -> FundingView:
     return msgspec.convert(store.order_data(order), FundingView)
+
+
+def correlator(order: store.Order | FundingView) -> str:
+    """The ``clientCorrelator`` of a phone-bill top-up: the same for every try of the order,
+    so the operator charges it once. Its creation time keeps it unique even if a database is
+    started afresh and order ids begin again."""
+    created = order.created_ms if isinstance(order, store.Order) else order.created_at
+    return f"wanglai-{order.id}-{created}"
+
+
+def outcome_of(order_id: int, payment: Payment) -> Outcome:
+    """What an operator's payment means for our order."""
+    if payment.status == operator.SUCCEEDED:
+        status, reason = rules.SUCCEEDED, None
+    elif payment.status in (operator.DENIED, operator.CANCELLED):
+        status, reason = rules.FAILED, f"payment_{payment.status}"
+    else:
+        status, reason = rules.PENDING, None
+    return Outcome(order_id, payment.payment_id, status, payment.amount, reason)
 
 
 class FundingService:
@@ -100,7 +154,14 @@ class FundingService:
         self.settings = settings
         self.http = PartnerHttp(clock, settings.partner_timeout_s)
         self.bank = BankClient(self.http, settings.bank_url, settings.bank_secret)
-        self.billing = BillingClient(self.http, settings.billing_url, settings.billing_secret)
+        self.billing = BillingClient(
+            self.http,
+            clock,
+            settings.operator_billing_url,
+            settings.operator_client_id,
+            settings.operator_client_secret,
+            settings.operator_token_url,
+        )
 
     async def start(self) -> None:
         await self.http.start()
@@ -111,28 +172,35 @@ class FundingService:
     def _callback_url(self, partner: str) -> str:
         return f"{self.settings.callback_base}/v1/partners/{partner}/callback"
 
+    @property
+    def sink(self) -> str:
+        """Where the operator posts its payment notifications."""
+        return f"{self.settings.callback_base}/v1/partners/operator/notifications"
+
     # ------------------------------------------------------------ use cases
 
     async def topup(
         self, user_id: int, key: object, channel: object, amount: object, card: object = None
     ) -> FundingView:
-        """Start a top-up; the order stays ``pending`` until the partner's callback."""
+        """Start a top-up; the order stays ``pending`` until the partner says how it ended."""
         chosen = rules.check_channel(channel)
         value, currency = self.wallet.check_amount(amount, None)
         if chosen == rules.BANK:
             number = rules.check_card(card)
             instrument = rules.mask(number)
+            clearing = None
         else:
             row = await self.db.read(account_store.user_by_id, user_id)
             if row is None:
                 raise NotFound("user_not_found", "No such user.")
             number, instrument = str(row[1]), ""
+            clearing = self.wallet.system_account(ledger.OPERATOR_CLEARING, currency)
         cap = self.settings.carrier_monthly_cap
         now = self.clock.now_ms()
 
         def run() -> Op[tuple[FundingView, Sent]]:
             made, sent = yield from store.create_topup(
-                user_id, chosen, value, currency, instrument, cap, now
+                user_id, chosen, value, currency, instrument, cap, now, clearing
             )
             return view(made), sent
 
@@ -141,13 +209,27 @@ class FundingService:
         )
         if chosen == rules.BANK:
             url = self._callback_url(BANK_PARTNER)
-            return await self._submit(
-                made.id, lambda: self.bank.charge(made.id, number, value, currency, url)
+
+            async def charge_card() -> Outcome:
+                ref = await self.bank.charge(made.id, number, value, currency, url)
+                return Outcome(made.id, ref, rules.PENDING, value)
+
+            return await self._submit(made.id, charge_card)
+
+        async def charge_bill() -> Outcome:
+            payment = await self.billing.create_payment(
+                number,
+                value,
+                currency,
+                "Wanglai wallet top-up",
+                f"wanglai-topup-{made.id}",
+                correlator=correlator(made),
+                sink=self.sink,
+                sink_token=operator.sink_token(self.settings.operator_sink_secret, made.id),
             )
-        url = self._callback_url(BILLING_PARTNER)
-        return await self._submit(
-            made.id, lambda: self.billing.charge(made.id, number, value, currency, url)
-        )
+            return outcome_of(made.id, payment)
+
+        return await self._submit(made.id, charge_bill)
 
     async def withdraw(
         self, user_id: int, key: object, amount: object, account: object, pin: str | None
@@ -171,20 +253,26 @@ class FundingService:
             user_id, key, fingerprint("withdraw", value, number), run, FundingView
         )
         url = self._callback_url(BANK_PARTNER)
-        return await self._submit(
-            made.id, lambda: self.bank.payout(made.id, number, value, currency, url)
-        )
 
-    async def _submit(self, order_id: int, send: Callable[[], Awaitable[str]]) -> FundingView:
-        """Send a new order to its partner (once: a retry finds it sent or settled). A refusal
-        or an unreachable partner fails the order and the caller is told; a timeout leaves it
-        pending, since the partner may have taken it, for ``reconcile`` to settle."""
+        async def payout() -> Outcome:
+            ref = await self.bank.payout(made.id, number, value, currency, url)
+            return Outcome(made.id, ref, rules.PENDING, value)
+
+        return await self._submit(made.id, payout)
+
+    async def _submit(self, order_id: int, send: Callable[[], Awaitable[Outcome]]) -> FundingView:
+        """Send an order to its partner unless it is already known there (a retry of an order
+        whose answer was lost is sent again: the bank knows it by order id, the operator by
+        client correlator, and neither charges twice). A refusal or an unreachable partner
+        fails the order and the caller is told; a timeout leaves it pending, since the partner
+        may have taken it, for a retry or ``reconcile`` to settle. An answer that already
+        tells the outcome (a synchronous payment) is applied at once."""
         found = await self.db.read(store.order, order_id)
         assert found is not None
         if found.state != rules.PENDING or found.partner_ref is not None:
             return view(found)
         try:
-            ref = await send()
+            outcome = await send()
         except Refused as refused:
             await self._settle(found, False, refused.reason)
             raise Conflict(
@@ -205,7 +293,19 @@ class FundingService:
                 f"The {self._partner_name(found)} could not be reached; order {order_id}"
                 " failed and nothing was charged. Try again later.",
             ) from None
-        await self.db.write(store.record_ref, order_id, ref, self.clock.now_ms())
+        except WanglaiError as exc:  # refused before sending: nothing reached the partner
+            await self._settle(found, False, exc.code)
+            raise
+        await self.db.write(store.record_ref, order_id, outcome.ref, self.clock.now_ms())
+        if outcome.status != rules.PENDING:
+            settled, _ = await self._settle(
+                found,
+                outcome.status == rules.SUCCEEDED,
+                outcome.reason,
+                outcome.ref,
+                outcome.amount,
+            )
+            return view(settled)
         current = await self.db.read(store.order, order_id)
         assert current is not None
         return view(current)
@@ -255,47 +355,84 @@ class FundingService:
     # ------------------------------------------------------------ partners calling back
 
     async def callback(
-        self, partner: str, raw: bytes, signature: str | None, body: PartnerCallback
+        self, raw: bytes, signature: str | None, body: PartnerCallback
     ) -> CallbackAck:
-        """Apply a partner's signed callback; a duplicate is acknowledged and changes nothing."""
-        secret = (
-            self.settings.bank_secret if partner == BANK_PARTNER else self.settings.billing_secret
-        )
-        signing.verify(secret, signature, raw, self.clock.now_ms())
+        """Apply the bank's signed callback; a duplicate is acknowledged and changes nothing."""
+        signing.verify(self.settings.bank_secret, signature, raw, self.clock.now_ms())
         if body.status not in (rules.SUCCEEDED, rules.FAILED):
             raise Invalid("invalid_status", "'status' is 'succeeded' or 'failed'.")
-        channel = rules.BANK if partner == BANK_PARTNER else rules.CARRIER
         if not 0 < body.order < 2**62:
             raise NotFound("funding_order_not_found", "No such funding order.")
         found = await self.db.read(store.order, body.order)
-        if found is None or found.channel != channel:
+        if found is None or found.channel != rules.BANK:
             raise NotFound("funding_order_not_found", "No such funding order.")
         settled, applied = await self._settle(
             found, body.status == rules.SUCCEEDED, body.reason, body.ref, body.amount
         )
         if not applied and settled.state != body.status:
             log.warning(
-                "funding order %d: %s callback says %s, order is %s; ignored",
+                "funding order %d: bank callback says %s, order is %s; ignored",
                 settled.id,
-                partner,
                 body.status,
                 settled.state,
             )
         return CallbackAck(settled.id, settled.state, applied)
 
+    async def operator_notification(self, token: str | None, event: OperatorEvent) -> None:
+        """Apply the operator's notification about a phone-bill top-up's payment. Its bearer
+        token (the ``sinkCredential`` we gave with the payment) names the order; a duplicate,
+        or an event that tells no outcome, changes nothing."""
+        order_id = operator.sink_order(self.settings.operator_sink_secret, token)
+        if order_id is None:
+            raise Unauthorized(
+                "sink_token_invalid",
+                "Notifications carry the bearer token given with the payment (sinkCredential).",
+            )
+        if not event.type.startswith(OPERATOR_EVENT):
+            raise Invalid("invalid_event_type", f"Event types begin with {OPERATOR_EVENT}.")
+        kind = event.type.removeprefix(OPERATOR_EVENT)
+        found = await self.db.read(store.order, order_id)
+        if found is None or found.channel != rules.CARRIER:
+            raise NotFound("funding_order_not_found", "No such funding order.")
+        ref = event.data.payment_id
+        if kind == "payment-completed" and event.data.status == rules.SUCCEEDED:
+            settled, applied = await self._settle(found, True, None, ref)
+        elif kind in ("payment-denied", "payment-cancelled"):
+            reason = "payment_denied" if kind == "payment-denied" else "payment_cancelled"
+            settled, applied = await self._settle(found, False, reason, ref)
+        else:
+            log.info("funding order %d: operator event %s changes nothing", order_id, kind)
+            return
+        if not applied:
+            log.info(
+                "funding order %d: operator says %s again; already %s",
+                order_id,
+                kind,
+                settled.state,
+            )
+
     # ------------------------------------------------------------ reconciliation
 
+    async def _ask(self, order: store.Order) -> Outcome | None:
+        """What the partner knows of ``order`` (None: it never heard of it)."""
+        if order.channel == rules.BANK:
+            return await self.bank.status(order.id)
+        if order.partner_ref is not None:
+            payment = await self.billing.payment(order.partner_ref)
+        else:  # our request's answer was lost: did the operator take it?
+            payment = await self.billing.payment_by_correlator(correlator(order))
+        return None if payment is None else outcome_of(order.id, payment)
+
     async def reconcile(self, limit: int = 100) -> int:
-        """Ask the partners about orders whose callback is overdue and apply what they say;
-        an order the partner never heard of failed (nothing was charged). Returns how many
+        """Ask the partners about orders whose outcome is overdue and apply what they say; an
+        order the partner never heard of failed (nothing was charged). Returns how many
         orders were settled."""
         now = self.clock.now_ms()
         cutoff = now - int(self.settings.reconcile_after_s * 1000)
         settled = 0
         for order in await self.db.read(store.stale_pending, cutoff, limit):
-            client = self.bank if order.channel == rules.BANK else self.billing
             try:
-                outcome: Outcome | None = await client.status(order.id)
+                outcome = await self._ask(order)
             except PartnerError as exc:
                 log.warning("reconcile: order %d: status unknown: %s", order.id, exc)
                 continue

@@ -156,18 +156,40 @@ def create_topup(
     instrument: str,
     carrier_cap: int,
     now_ms: int,
+    clearing_id: int | None = None,
 ) -> Op[tuple[Order, Sent]]:
-    """A pending top-up order (no money moves until the partner confirms). Phone-bill top-ups
-    are refused over the monthly cap; the wallet row is locked so that two at once count
-    each other."""
-    yield from wallet.open_wallet(user_id, currency, now_ms)
+    """A pending top-up order. Phone-bill top-ups are refused over the monthly cap; the wallet
+    row is locked so that two at once count each other. With ``clearing_id`` (phone-bill
+    top-ups) the amount is reserved at once as a pending transfer from that clearing account
+    to the wallet, posted when the operator confirms and voided if it does not (the wallet's
+    balance and available amount move only when it is posted); without it (card top-ups) no
+    money moves until the bank confirms."""
+    found = yield from wallet.open_wallet(user_id, currency, now_ms)
     lock = "SELECT user_id FROM wallets WHERE user_id = ?"
     yield from one(lock, user_id, pg_sql=lock + " FOR UPDATE")
     if channel == rules.CARRIER:
         used = yield from carrier_used(user_id, rules.month_of(now_ms))
         rules.check_carrier_cap(amount, used, carrier_cap)
     made = yield from _insert(user_id, rules.TOPUP, channel, amount, currency, instrument, now_ms)
-    sent = yield from events.notify([_updated(made)], now_ms)
+    notices: list[Notice] = []
+    if clearing_id is not None:
+        request = Request(
+            clearing_id,
+            found.account_id,
+            amount,
+            currency,
+            "topup",
+            ledger_rules.PENDING,
+            ref=f"funding:{made.id}",
+        )
+        transfers, loaded = yield from ledger.apply([request], now_ms)
+        yield from execute(
+            "UPDATE funding_orders SET pending_id = ? WHERE id = ?", transfers[0].id, made.id
+        )
+        made = Order(**{**made.__dict__, "pending_id": transfers[0].id})
+        notices.extend(wallet.movement_notices(loaded, transfers))
+    notices.append(_updated(made))
+    sent = yield from events.notify(notices, now_ms)
     return made, sent
 
 
@@ -229,9 +251,10 @@ def settle(
     """Apply an order's outcome once; returns (order, applied, sent). An order that is already
     settled is returned unchanged (``applied`` False): a duplicate changes nothing.
 
-    A top-up that succeeded moves the money from the partner's clearing account to the wallet;
-    a withdrawal that succeeded posts its reservation, one that failed voids it (the money is
-    available again) and gives back what it counted against the daily cap."""
+    An order with a reservation (a withdrawal, a phone-bill top-up) has it posted on success
+    and voided on failure; a failed withdrawal also gives back what it counted against the
+    daily cap. A card top-up that succeeded moves the money from the bank's clearing account
+    to the wallet. ``transfer_id`` is the transfer that posted or voided, or moved the money."""
     found = yield from order(order_id, lock=True)
     if found is None or found.channel != channel:
         raise NotFound("funding_order_not_found", "No such funding order.")
@@ -244,29 +267,27 @@ def settle(
     notices: list[Notice] = []
     transfer_id: int | None = None
     ledger_ref = f"funding:{found.id}"
-    if found.direction == rules.TOPUP:
-        if succeeded:
-            account = yield from wallet.open_wallet(found.user_id, found.currency, now_ms)
-            request = Request(
-                clearing_id,
-                account.account_id,
-                found.amount,
-                found.currency,
-                "topup",
-                ref=ledger_ref,
-            )
-            transfers, loaded = yield from ledger.apply([request], now_ms)
-            transfer_id = transfers[0].id
-            notices.extend(wallet.movement_notices(loaded, transfers))
-    else:
-        assert found.pending_id is not None
-        if not succeeded:  # before the ledger: the spend row is locked first, as ``spend`` does
+    if found.pending_id is not None:  # a reservation (withdrawals, phone-bill top-ups)
+        if found.direction == rules.WITHDRAW and not succeeded:
+            # before the ledger: the spend row is locked first, as ``spend`` does
             yield from wallet.unspend(found.user_id, found.amount, day_of(found.created_ms))
+        kind = "topup" if found.direction == rules.TOPUP else "withdrawal"
         flags = ledger_rules.POST if succeeded else ledger_rules.VOID
-        resolve = Request(
-            kind="withdrawal", flags=flags, pending_id=found.pending_id, ref=ledger_ref
-        )
+        resolve = Request(kind=kind, flags=flags, pending_id=found.pending_id, ref=ledger_ref)
         transfers, loaded = yield from ledger.apply([resolve], now_ms)
+        transfer_id = transfers[0].id
+        notices.extend(wallet.movement_notices(loaded, transfers))
+    elif found.direction == rules.TOPUP and succeeded:  # a card top-up: the money moves now
+        account = yield from wallet.open_wallet(found.user_id, found.currency, now_ms)
+        request = Request(
+            clearing_id,
+            account.account_id,
+            found.amount,
+            found.currency,
+            "topup",
+            ref=ledger_ref,
+        )
+        transfers, loaded = yield from ledger.apply([request], now_ms)
         transfer_id = transfers[0].id
         notices.extend(wallet.movement_notices(loaded, transfers))
     state = rules.SUCCEEDED if succeeded else rules.FAILED
