@@ -37,6 +37,20 @@ async def test_malformed_and_mistyped_bodies(api: Api) -> None:
     assert status == 200 and history == []
 
 
+async def test_text_with_a_nul_character_is_refused_everywhere(api: Api) -> None:
+    """PostgreSQL cannot store U+0000 in text: every body holding one is a clean 400."""
+    a = await api.user()
+    status, body = await api.call("POST", "/v1/groups", a, json={"title": "t\x00", "members": []})
+    assert (status, body["error"]["code"]) == (400, "invalid_text")
+    # an escaped backslash followed by "u0000" is just text
+    status, group = await api.call(
+        "POST", "/v1/groups", a, json={"title": "a\\u0000", "members": []}
+    )
+    assert status == 201 and group["title"] == "a\\u0000"
+    _, convs = await api.call("GET", "/v1/conversations", a)
+    assert [c["title"] for c in convs] == ["a\\u0000"]
+
+
 async def test_oversized_bodies_are_413(api: Api) -> None:
     a, b = await api.user(), await api.user()
     _, conv = await api.call("POST", "/v1/conversations/direct", a, json={"user_id": b.id})

@@ -20,6 +20,7 @@ def test_text_with_mentions() -> None:
     [
         ("text", {"text": ""}, Invalid),
         ("text", {"text": "x" * 4001}, TooLarge),
+        ("text", {"text": "nul \x00 inside"}, Invalid),
         ("text", {}, Invalid),
         ("text", "hello", Invalid),
         ("text", {"text": "x", "mentions": [True]}, Invalid),

@@ -35,6 +35,8 @@ def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> 
         raise Invalid("invalid_body", f"'{key}' must be a string.")
     if required and not value.strip():
         raise Invalid("invalid_body", f"'{key}' must not be empty.")
+    if "\x00" in value:
+        raise Invalid("invalid_text", "Text may not contain the NUL character (U+0000).")
     if len(value) > limit:
         raise TooLarge("text_too_long", f"'{key}' is limited to {limit} characters.")
     return value

@@ -6,6 +6,8 @@ encoding, authentication and the OpenAPI document (``gateway/openapi.py``).
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,9 @@ from wanglai.services.accounts import Session
 APP_KEY: web.AppKey[Any] = web.AppKey("wanglai", object)
 
 _encode = msgspec.json.Encoder().encode
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""An escaped NUL in a JSON body (not an escaped backslash followed by "u0000"): PostgreSQL
+cannot store U+0000 in text, so no text anywhere may hold it."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,8 @@ def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web
                 raise TooLarge("body_too_large", f"Request bodies are limited to {limit} bytes.")
             if not raw:
                 raise Invalid("missing_body", "Send a JSON body.")
+            if b"\\u0000" in raw and _NUL.search(raw):
+                raise Invalid("invalid_text", "Text may not contain the NUL character (U+0000).")
             try:
                 body = decoder.decode(raw)
             except msgspec.ValidationError as exc:
