@@ -7,7 +7,6 @@ encoding, authentication and the OpenAPI document (``gateway/openapi.py``).
 from __future__ import annotations
 
 import re
-
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
