@@ -32,9 +32,10 @@ class CountingRelay:
             self._server.close()
             await self._server.wait_closed()
 
-    async def drained(self, timeout: float = 10) -> None:
-        """Wait until every connection through the relay has ended (both directions)."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
+    async def drained(self) -> None:
+        """Wait (up to 10 s) until every connection through the relay has ended."""
+        async with asyncio.timeout(10):
+            await self._idle.wait()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open_flows += 1
