@@ -111,8 +111,14 @@ class Server:
     """``with Server() as srv:`` starts a server on a fresh temp data dir and stops it after."""
 
     def __init__(
-        self, data_dir: Path | None = None, port: int | None = None, bank: bool = False
+        self,
+        data_dir: Path | None = None,
+        port: int | None = None,
+        bank: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.env = env or {}
+        """Settings for this server on top of the bench's (``WANGLAI_*``)."""
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="wanglai-bench-"))
         self.port = port or free_port()
@@ -134,7 +140,7 @@ class Server:
 
     def start(self, timeout_s: float = 30.0, poll_s: float = 0.005) -> float:
         """Launch and wait for /healthz; returns milliseconds from launch to the first answer."""
-        env = {**os.environ, **BENCH_ENV, "WANGLAI_DATA_DIR": str(self.data_dir)}
+        env = {**os.environ, **BENCH_ENV, **self.env, "WANGLAI_DATA_DIR": str(self.data_dir)}
         env.pop("WANGLAI_DATABASE_URL", None)
         if self.bank_port and self.bank is None:
             env["WANGLAI_BANK_URL"] = f"http://127.0.0.1:{self.bank_port}"
