@@ -28,6 +28,9 @@ class Relay:
         self.connects = 0
         self.cut = 0
         """Connections the NAT forgot."""
+        self.flows = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
         self.server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -39,22 +42,36 @@ class Relay:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 2)
 
+    async def drained(self) -> None:
+        """Wait (up to 10 s) until every connection through the relay has ended both ways."""
+        async with asyncio.timeout(10):
+            await self.idle.wait()
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connects += 1
+        self.flows += 1
+        self.idle.clear()
         self.times.append(time.monotonic())
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
-        last = [time.monotonic()]
-        pipes = [
-            asyncio.ensure_future(self._pipe(reader, up_writer, True, last)),
-            asyncio.ensure_future(self._pipe(up_reader, writer, False, last)),
-        ]
-        if self.nat_s:
-            pipes.append(asyncio.ensure_future(self._nat(last)))
-        await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
-        for task in pipes:
-            task.cancel()
-        for w in (writer, up_writer):
-            w.transport.abort()
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+            last = [time.monotonic()]
+            pipes = [
+                asyncio.ensure_future(self._pipe(reader, up_writer, True, last)),
+                asyncio.ensure_future(self._pipe(up_reader, writer, False, last)),
+            ]
+            if self.nat_s:
+                pipes.append(asyncio.ensure_future(self._nat(last)))
+                await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+                for task in pipes:
+                    task.cancel()
+                for w in (writer, up_writer):
+                    w.transport.abort()
+            else:
+                await asyncio.gather(*pipes, return_exceptions=True)
+        finally:
+            self.flows -= 1
+            if not self.flows:
+                self.idle.set()
 
     async def _nat(self, last: list[float]) -> None:
         while True:
@@ -71,16 +88,19 @@ class Relay:
         up: bool,
         last: list[float],
     ) -> None:
-        while data := await reader.read(65536):
-            now = time.monotonic()
-            last[0] = now
-            self.times.append(now)
-            if up:
-                self.up += len(data)
-            else:
-                self.down += len(data)
-            writer.write(data)
-            await writer.drain()
+        try:
+            while data := await reader.read(65536):
+                now = time.monotonic()
+                last[0] = now
+                self.times.append(now)
+                if up:
+                    self.up += len(data)
+                else:
+                    self.down += len(data)
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()  # half-close: the other way ends when its side has finished
 
 
 def bursts(times: list[float], gap: float, since: float, until: float) -> int:

@@ -284,9 +284,16 @@ def bench_redpacket(args: argparse.Namespace) -> Result:
 
 def bench_wire(args: argparse.Namespace) -> Result:
     say("wire: bytes on the wire for one 20-character text (send, ack, delivery)")
-    with Server() as server:
+    # Usage is flushed every 0.2 s, so the exported records can be compared with the relay.
+    with Server(env={"WANGLAI_USAGE_FLUSH_S": "0.2"}) as server:
         out = run_load(server, "wire", {}, args.timeout)
+    usage = out["usage"]
+    say(
+        f"  usage records {usage['exported_up']} up / {usage['exported_down']} down, relay"
+        f" {usage['relay_up']} / {usage['relay_down']}: {'agree' if usage['agree'] else 'DIFFER'}"
+    )
     return {
+        "wire.usage_agrees": usage["agree"],
         "wire.bytes_per_text": out["compact_msgpack"]["bytes"],
         "wire.bytes_per_text_compact_json": out["compact_json"]["bytes"],
         "wire.bytes_per_text_msgpack": out["msgpack"]["bytes"],

@@ -30,6 +30,7 @@ from wanglai.services.messaging import MessagingService
 from wanglai.services.redpackets import RedPacketService
 from wanglai.services.sync import SyncService
 from wanglai.services.transfers import TransferService
+from wanglai.services.usage import UsageService
 from wanglai.services.wallet import WalletService
 from wanglai.settings import Settings
 from wanglai.store import messages, migrate
@@ -39,7 +40,7 @@ log = logging.getLogger("wanglai")
 
 # The newest migration; a test checks it against the version files. Knowing it lets a server
 # whose SQLite database is current start without importing Alembic.
-SCHEMA_HEAD = "0002_wallet"
+SCHEMA_HEAD = "0005_usage"
 
 
 class Container:
@@ -90,6 +91,7 @@ class Container:
         )
         self.funding = FundingService(self.db, self.clock, self.wallet, settings)
         self.transfers = TransferService(self.db, self.clock, self.wallet, self.messaging)
+        self.usage = UsageService(self.db, self.clock, settings.usage_sponsor)
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -102,6 +104,7 @@ class Container:
 
     async def close(self) -> None:
         await self.hub.close_all()
+        await flush_usage(self)
         await self.funding.close()
         await self.bus.close()
         await self.db.close()
@@ -171,6 +174,7 @@ def make_app(container: Container) -> web.Application:
             asyncio.create_task(_sweep_idle(container), name="idle-sweeper"),
             asyncio.create_task(_sweep_money(container), name="money-sweeper"),
             asyncio.create_task(_reconcile_funding(container), name="funding-reconciler"),
+            asyncio.create_task(_flush_usage(container), name="usage-flusher"),
         ]
         if container.db.dialect == "sqlite":
             loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
@@ -236,6 +240,33 @@ async def _sweep_money(container: Container) -> None:
         await asyncio.sleep(container.settings.money_sweep_s)
 
 
+async def flush_usage(container: Container) -> int:
+    """Collect the open WebSockets' counts and write every usage sum to the database."""
+    from wanglai.gateway import metering
+
+    metering.harvest(container.hub, container.usage)
+    return await container.usage.flush()
+
+
+async def _flush_usage(container: Container, margin_ms: int = 10) -> None:
+    """Flush usage every ``usage_flush_s`` and just before each China-time midnight, so that a
+    WebSocket's bytes are counted for the day they crossed (HTTP exchanges are counted for the
+    moment they end)."""
+    from wanglai.domain.usage import ms_to_next_day
+
+    interval_ms = int(container.settings.usage_flush_s * 1000)
+    while True:
+        wait_ms = interval_ms
+        to_midnight = ms_to_next_day(container.clock.now_ms())
+        if to_midnight > 2 * margin_ms:
+            wait_ms = min(wait_ms, to_midnight - margin_ms)
+        await asyncio.sleep(wait_ms / 1000)
+        try:
+            await flush_usage(container)
+        except Exception:
+            log.exception("usage flush failed; the sums are kept for the next one")
+
+
 async def _index_search(container: Container, interval_s: float = 0.1) -> None:
     """Keep SQLite's search index caught up, in bulk; search covers the unindexed tail itself."""
     while True:
@@ -283,7 +314,9 @@ async def _serve(settings: Settings, started: float) -> None:
     import signal
 
     container = Container(settings)
-    runner = web.AppRunner(make_app(container), access_log=None, handle_signals=False)
+    from wanglai.gateway.metering import MeteredRunner
+
+    runner = MeteredRunner(make_app(container), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
     await site.start()

@@ -6,6 +6,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wanglai.domain.usage import Sponsor
 
 SMS_CHANNELS = ("console",)
 """The SMPP channel to the operator's SMSC arrives with the carrier issue."""
@@ -69,6 +73,16 @@ class Settings:
     reconcile_interval_s: float = 60.0
     reconcile_after_s: float = 300.0
     """Ask the partner about an order still pending (no callback) this long after it changed."""
+    usage_flush_s: float = 60.0
+    """How often usage counts (bytes, connects, heartbeats, pushes) are written to the database."""
+    usage_sponsor_id: str = "wanglai"
+    """sponsorIdentity in usage records: who pays for the zero-rated data (operator's name)."""
+    usage_asp_id: str = "wanglai"
+    """applicationServiceProviderIdentity in usage records: the app, as the operator names it."""
+    usage_rating_group: int = 1
+    """ratingGroup in usage records: the operator's rating group for this app's traffic."""
+    usage_service_id: int = 1
+    """serviceIdentifier in usage records."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -77,6 +91,8 @@ class Settings:
             raise ValueError(
                 f"WANGLAI_SMS_CHANNEL={self.sms_channel!r}: choose one of {', '.join(SMS_CHANNELS)}"
             )
+        if not self.usage_flush_s > 0:
+            raise ValueError("WANGLAI_USAGE_FLUSH_S is a number of seconds above 0")
         if not 0 <= self.merchant_fee_ppm <= 1_000_000:
             raise ValueError("WANGLAI_MERCHANT_FEE_PPM is 0 to 1000000 (parts per million)")
 
@@ -122,6 +138,11 @@ class Settings:
             "reconcile_interval_s": float(env.get("WANGLAI_RECONCILE_INTERVAL_S") or 60.0),
             "reconcile_after_s": float(env.get("WANGLAI_RECONCILE_AFTER_S") or 300.0),
             "money_sweep_s": _int("WANGLAI_MONEY_SWEEP_S", 30),
+            "usage_flush_s": float(env.get("WANGLAI_USAGE_FLUSH_S") or 60.0),
+            "usage_sponsor_id": env.get("WANGLAI_USAGE_SPONSOR_ID", "wanglai"),
+            "usage_asp_id": env.get("WANGLAI_USAGE_ASP_ID", "wanglai"),
+            "usage_rating_group": _int("WANGLAI_USAGE_RATING_GROUP", 1),
+            "usage_service_id": _int("WANGLAI_USAGE_SERVICE_ID", 1),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -135,6 +156,15 @@ class Settings:
     def callback_base(self) -> str:
         """The base URL partners post their callbacks to."""
         return (self.callback_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def usage_sponsor(self) -> Sponsor:
+        """The sponsor fields of every usage record."""
+        from wanglai.domain.usage import Sponsor
+
+        return Sponsor(
+            self.usage_sponsor_id, self.usage_asp_id, self.usage_rating_group, self.usage_service_id
+        )
 
     @property
     def sms_log(self) -> Path:

@@ -10,11 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from wanglai.app import Container, make_app
 from wanglai.bus.local import LocalBus
 from wanglai.domain.clock import ManualClock
 from wanglai.domain.ledger import Request
+from wanglai.gateway.metering import MeteredRunner
 from wanglai.sandbox.bank import bank as bank_sandbox
 from wanglai.sandbox.operator import API as OPERATOR_API
 from wanglai.sandbox.operator import OperatorSandbox
@@ -116,6 +118,13 @@ class Api:
         return ws
 
 
+class MeteredTestServer(TestServer):
+    """The app served as ``wanglai serve`` serves it: connections count their bytes."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return MeteredRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 def api_settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
@@ -143,7 +152,7 @@ async def api(api_settings: Settings) -> AsyncIterator[Api]:
     api_settings.bank_url = str(partners[0].make_url(""))
     api_settings.operator_billing_url = str(partners[1].make_url(OPERATOR_API))
     container = Container(api_settings, clock=clock, bus=LocalBus(), sms=sms)
-    server = TestServer(make_app(container), host="127.0.0.1")
+    server = MeteredTestServer(make_app(container), host="127.0.0.1")
     await server.start_server()
     container.settings.callback_base_url = str(server.make_url(""))
     async with aiohttp.ClientSession() as http:

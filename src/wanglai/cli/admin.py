@@ -40,6 +40,8 @@ admin_app.add_typer(devices_app, name="devices")
 ledger_app = typer.Typer(no_args_is_help=True, help="Audit the ledger.")
 admin_app.add_typer(ledger_app, name="ledger")
 admin_app.add_typer(wallet_app, name="wallet")
+usage_app = typer.Typer(no_args_is_help=True, help="Usage records for sponsored data.")
+admin_app.add_typer(usage_app, name="usage")
 
 console = Console(highlight=False)
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table")
@@ -342,6 +344,37 @@ def settlement(
         return
     out.write_text(text, encoding="utf-8", newline="")
     console.print(f"Wrote the settlement of {day} to {out}.")
+
+
+@usage_app.command("export")
+def usage_export(
+    date: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD in China time (UTC+8)"),
+    fmt: str = typer.Option("csv", "--format", help="csv or json"),
+    out: Path | None = typer.Option(None, "--out", help="Write the records here (default: stdout)"),
+) -> None:
+    """One day's usage records per subscriber device (MSISDN, bytes up and down, sponsor,
+    connects, heartbeats, pushes), as the running server last flushed them."""
+    from wanglai.domain.clock import SystemClock
+    from wanglai.domain.usage import FORMATS, parse_date
+    from wanglai.services.usage import UsageService
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        parse_date(date)
+    except Invalid as exc:
+        raise typer.BadParameter(exc.message, param_hint="--date") from None
+    settings = Settings.from_env()
+
+    async def work(db: Database) -> str:
+        return await UsageService(db, SystemClock(), settings.usage_sponsor).export(date, fmt)
+
+    text = _run(work)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8", newline="")
+    console.print(f"Wrote the usage records of {date} to {out}.")
 
 
 @wallet_app.command("verify")

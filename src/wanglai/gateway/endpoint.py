@@ -19,6 +19,8 @@ from wanglai.domain.idempotency import MAX_KEY
 from wanglai.services.accounts import Session
 
 APP_KEY: web.AppKey[Any] = web.AppKey("wanglai", object)
+USAGE_OWNER: web.RequestKey[tuple[int, int]] = web.RequestKey("usage_owner", tuple)
+"""The (user, device) whose usage record counts this request (gateway/metering.py)."""
 
 _encode = msgspec.json.Encoder().encode
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -170,6 +172,7 @@ def _wrap(ep: Endpoint, container: Any) -> Callable[[web.Request], Awaitable[web
         session = Session(0, 0)
         if ep.auth:
             session = await container.accounts.authenticate(bearer(request))
+            request[USAGE_OWNER] = (session.user_id, session.device_id)
         ctx = Ctx(request, session, container)
         if decoder is not None:
             if request.content_length is not None and request.content_length > limit:

@@ -54,8 +54,11 @@ class Connection:
         "last_seen",
         "msgpack",
         "pending",
+        "pings",
+        "pushes",
         "tasks",
         "transport",
+        "unsolicited",
         "user_id",
         "ws",
     )
@@ -83,6 +86,13 @@ class Connection:
         self.closed = False
         self.bytes_in = 0
         self.bytes_out = 0
+        """Bytes written by the hub (WebSocket frames, headers included) since the last usage
+        harvest (gateway/metering.py), which resets it, as it does ``pings`` and ``pushes``."""
+        self.pings = 0
+        """Heartbeats: ``ping`` frames from the client."""
+        self.pushes = 0
+        """Writes that carried an event the client did not ask for (each may wake its radio)."""
+        self.unsolicited = False
         self.in_flight = 0
         """Sends queued for commit and not yet acknowledged."""
         self.msgpack = msgpack
@@ -125,6 +135,9 @@ class Connection:
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         transport.write(data)
         self.bytes_out += len(data)
+        if self.unsolicited:
+            self.unsolicited = False
+            self.pushes += 1
         self.hub.metrics.frames_out += len(frames)
         if transport.get_write_buffer_size() > self.hub.buffer_limit:
             self.hub.metrics.slow_consumers.inc()
@@ -218,6 +231,7 @@ class Hub:
             for conn in conns:
                 if conn.device_id != skip or not skip:
                     conn.push(env.frame)
+                    conn.unsolicited = True
 
     def close_idle(self, older_than_s: float) -> int:
         """Close connections silent for longer than ``older_than_s``; returns how many."""

@@ -14,6 +14,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from wanglai.domain.errors import WanglaiError
+from wanglai.gateway import metering
 from wanglai.gateway.endpoint import APP_KEY, bearer
 from wanglai.gateway.errors import STATUS, error_response
 from wanglai.gateway.hub import Connection
@@ -152,6 +153,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     )
     del session  # an idle connection's handler keeps as few objects alive as it can
     app.hub.add(conn)
+    metering.connected(app.usage, request, ws, conn)
     try:
         conn.push(await _hello(app, conn))
         while True:  # not `async for`: one frame less on every idle connection's stack
@@ -193,6 +195,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         app.hub.remove(conn)
         conn.closed = True
         conn.cancel_tasks()
+        metering.take(app.usage, conn)
     return ws
 
 
@@ -221,6 +224,7 @@ def _dispatch(app: Any, conn: Connection, data: bytes) -> None:
         conn.push(_error("malformed_frame", "Frames are JSON objects with a 't' field."))
         return
     if isinstance(frame, PingFrame):
+        conn.pings += 1
         conn.push(PONG)
     elif isinstance(frame, SendFrame):
         _send(app, conn, frame)

@@ -411,6 +411,25 @@ merchant_refunds = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+# Bytes and signalling per subscriber device and China-time day, for sponsored-data records
+# (domain/usage.py). Rows are only ever added to (additive upserts); no foreign keys, so a
+# record outlives a revoked device.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("device_id", BigInteger, primary_key=True),
+    Column("uplink_bytes", BigInteger, nullable=False),
+    Column("downlink_bytes", BigInteger, nullable=False),
+    Column("connects", BigInteger, nullable=False),
+    Column("heartbeats", BigInteger, nullable=False),
+    Column("pushes", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("first_ms", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+)
+
 # Full-text search over messages.search_text lives in the migration only, because SQLAlchemy Core
 # cannot declare it: on SQLite the FTS5 table ``messages_fts`` (trigram tokenizer, external content
 # = messages, rowid = messages.id) with the triggers ``messages_fts_ai/_au/_ad`` that keep it in
