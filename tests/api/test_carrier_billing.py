@@ -382,7 +382,7 @@ async def test_notifications_need_the_orders_sink_token(api: Api) -> None:
     )
     assert (got, answer["error"]["code"]) == (400, "invalid_event_type")
     got, answer = await api.call("POST", NOTIFICATIONS, json=event("p\x00x"), headers=own)
-    assert (got, answer["error"]["code"]) == (400, "invalid_body")
+    assert (got, answer["error"]["code"]) == (400, "invalid_text")
     assert (await order(api, alice, made["id"]))["state"] == "pending"
     assert (await order(api, bob, other["id"]))["state"] == "pending"
     assert await wallet(api, alice) == (0, 0)

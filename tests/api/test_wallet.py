@@ -93,7 +93,8 @@ async def test_send_and_accept(api: Api) -> None:
         ({"to": 0}, 400, "invalid_body"),
         ({"to": 2**62}, 400, "invalid_body"),
         ({"to": "bob"}, 400, "invalid_body"),
-        ({"note": "a\u0000b"}, 400, "invalid_note"),
+        ({"note": "a\u0000b"}, 400, "invalid_text"),  # no text anywhere may hold U+0000
+        ({"note": "a\u0007b"}, 400, "invalid_note"),
         ({"extra": 1}, 400, "invalid_body"),
     ],
 )
