@@ -28,6 +28,7 @@ from wanglai.services.media import MediaService
 from wanglai.services.merchants import MerchantService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.redpackets import RedPacketService
+from wanglai.services.sms import SmsService
 from wanglai.services.sync import SyncService
 from wanglai.services.transfers import TransferService
 from wanglai.services.wallet import WalletService
@@ -39,7 +40,7 @@ log = logging.getLogger("wanglai")
 
 # The newest migration; a test checks it against the version files. Knowing it lets a server
 # whose SQLite database is current start without importing Alembic.
-SCHEMA_HEAD = "0002_wallet"
+SCHEMA_HEAD = "0003_sms"
 
 
 class Container:
@@ -56,7 +57,8 @@ class Container:
         self.clock = clock or SystemClock()
         self.db: Database = connect(settings.database_url, settings.write_process)
         self.bus: Bus = bus or LocalBus()
-        self.sms: SmsChannel = sms or ConsoleChannel(settings.sms_log)
+        self.sms_channel: SmsChannel = sms or _sms_channel(settings)
+        self.sms = SmsService(self.db, self.clock, self.sms_channel)
         self.metrics = Metrics()
         self.hub = Hub(self.metrics, settings.send_buffer_bytes)
         pepper = settings.code_pepper or _pepper(settings.data_dir)
@@ -97,14 +99,21 @@ class Container:
         self.db.on_batch(self.metrics.observe_batch)
         await self.wallet.start()
         await self.funding.start()
+        await self.sms.start()
         await self.bus.start()
         self.bus.subscribe(self.hub.deliver)
 
     async def close(self) -> None:
         await self.hub.close_all()
         await self.funding.close()
+        await self.sms.close()
         await self.bus.close()
         await self.db.close()
+
+
+def _sms_channel(settings: Settings) -> SmsChannel:
+    """The SMS channel ``WANGLAI_SMS_CHANNEL`` names."""
+    return ConsoleChannel(settings.sms_log)
 
 
 def _pepper(data_dir: Path) -> bytes:

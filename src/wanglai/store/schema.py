@@ -416,3 +416,36 @@ merchant_refunds = Table(
 # = messages, rowid = messages.id) with the triggers ``messages_fts_ai/_au/_ad`` that keep it in
 # sync; on PostgreSQL the pg_trgm GIN index ``ix_messages_search_trgm``. Rebuilding ``messages``
 # (e.g. Alembic batch mode on SQLite) drops those triggers: recreate them in the same migration.
+
+# The SMS outbox: every SMS is stored here before it is handed to the channel (store/sms.py).
+sms_outbox = Table(
+    "sms_outbox",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("msisdn", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("purpose", String(16), nullable=False),  # code, chat, fallback, ...
+    Column("ref", BigInteger, nullable=True),  # what the purpose refers to (a message id, ...)
+    Column("sender_id", BigInteger, nullable=True),
+    # queued, sending, submitted, delivered, failed, rejected (domain/sms_state.py)
+    Column("state", String(10), nullable=False),
+    Column("smsc_id", String(64), nullable=True, index=True),  # the first part's id at the SMSC
+    Column("parts", Integer, nullable=False, server_default="1"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_ms", BigInteger, nullable=False),  # queued: not before; sending: lease end
+    Column("created_ms", BigInteger, nullable=False),
+    Column("submitted_ms", BigInteger, nullable=True),
+    Column("done_ms", BigInteger, nullable=True),
+    Column("error", String(64), nullable=True),
+    Index("ix_sms_outbox_due", "state", "next_ms"),
+)
+
+# One row per submitted part: the SMSC's message id, to match delivery receipts (days later).
+sms_parts = Table(
+    "sms_parts",
+    metadata,
+    Column("outbox_id", BigInteger, primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("smsc_id", String(64), nullable=False, index=True),
+    Column("state", String(10), nullable=False),  # submitted, delivered, failed
+)
