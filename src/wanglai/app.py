@@ -15,6 +15,7 @@ from aiohttp import web
 from wanglai.bus.local import Bus, LocalBus
 from wanglai.carrier.sms import ConsoleChannel, SmsChannel
 from wanglai.domain.clock import Clock, SystemClock
+from wanglai.domain.interworking import SmsPlan
 from wanglai.domain.otp import OtpPolicy
 from wanglai.gateway.endpoint import APP_KEY, Router
 from wanglai.gateway.errors import error_middleware, error_response
@@ -24,6 +25,7 @@ from wanglai.services.accounts import AccountService
 from wanglai.services.contacts import ContactService
 from wanglai.services.funding import FundingService
 from wanglai.services.groups import GroupService
+from wanglai.services.interworking import InterworkingService
 from wanglai.services.media import MediaService
 from wanglai.services.merchants import MerchantService
 from wanglai.services.messaging import MessagingService
@@ -40,7 +42,7 @@ log = logging.getLogger("wanglai")
 
 # The newest migration; a test checks it against the version files. Knowing it lets a server
 # whose SQLite database is current start without importing Alembic.
-SCHEMA_HEAD = "0003_sms"
+SCHEMA_HEAD = "0006_interworking"
 
 
 class Container:
@@ -77,8 +79,14 @@ class Container:
             ),
         )
         self.media = MediaService(self.db, self.clock, settings.media_dir, settings.max_media_bytes)
+        sms_plan = SmsPlan(settings.sms_daily_quota, settings.sms_fallback_after_s * 1000)
         self.messaging = MessagingService(
-            self.db, self.clock, self.bus, media_check=self.media.check_attachable
+            self.db,
+            self.clock,
+            self.bus,
+            media_check=self.media.check_attachable,
+            sms_plan=sms_plan,
+            sms_wake=self.sms.wake,
         )
         self.sync = SyncService(self.db, self.clock)
         self.contacts = ContactService(
@@ -92,6 +100,18 @@ class Container:
         )
         self.funding = FundingService(self.db, self.clock, self.wallet, settings)
         self.transfers = TransferService(self.db, self.clock, self.wallet, self.messaging)
+        self.interworking = InterworkingService(
+            self.db,
+            self.clock,
+            self.bus,
+            self.sms,
+            self.messaging,
+            sms_plan,
+            settings.default_region,
+            settings.sms_blocked_prefixes,
+            self.contacts.count_lookup,
+        )
+        self.interworking.attach()
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -134,6 +154,7 @@ def routers() -> list[Router]:
         routes_contacts,
         routes_funding,
         routes_groups,
+        routes_interworking,
         routes_media,
         routes_merchants,
         routes_messaging,
@@ -151,6 +172,7 @@ def routers() -> list[Router]:
         routes_merchants.router,
         routes_funding.router,
         routes_wallet.router,
+        routes_interworking.router,
     ]
 
 
@@ -180,6 +202,7 @@ def make_app(container: Container) -> web.Application:
             asyncio.create_task(_sweep_idle(container), name="idle-sweeper"),
             asyncio.create_task(_sweep_money(container), name="money-sweeper"),
             asyncio.create_task(_reconcile_funding(container), name="funding-reconciler"),
+            asyncio.create_task(_sweep_sms_fallbacks(container), name="sms-fallback-sweeper"),
         ]
         if container.db.dialect == "sqlite":
             loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
@@ -243,6 +266,18 @@ async def _sweep_money(container: Container) -> None:
             except Exception:
                 log.exception("money sweep %s failed; will retry", sweep.__qualname__)
         await asyncio.sleep(container.settings.money_sweep_s)
+
+
+async def _sweep_sms_fallbacks(container: Container) -> None:
+    """Text the messages whose sender asked for SMS fallback and that no device of their
+    recipient received in time."""
+    while True:
+        try:
+            while await container.interworking.sweep() >= 200:
+                pass
+        except Exception:
+            log.exception("sms fallback sweep failed; will retry")
+        await asyncio.sleep(container.settings.sms_sweep_s)
 
 
 async def _index_search(container: Container, interval_s: float = 0.1) -> None:

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wanglai.domain.interworking import DEFAULT_BLOCKED_PREFIXES, parse_prefixes
+
 SMS_CHANNELS = ("console",)
 """The SMPP channel to the operator's SMSC arrives with the carrier issue."""
 
@@ -63,6 +65,15 @@ class Settings:
     reconcile_interval_s: float = 60.0
     reconcile_after_s: float = 300.0
     """Ask the partner about an order still pending (no callback) this long after it changed."""
+    sms_daily_quota: int = 20
+    """Free SMS per user per day (China time): messages to numbers not on Wanglai, fallbacks."""
+    sms_fallback_after_s: int = 600
+    """A message sent with ``sms_fallback`` is texted when no device of the recipient received
+    it this long after it was sent (0 turns the option off)."""
+    sms_sweep_s: float = 15.0
+    """How often due SMS fallbacks are looked for."""
+    sms_blocked_prefixes: tuple[str, ...] = DEFAULT_BLOCKED_PREFIXES
+    """E.164 prefixes no user may text (premium-rate, service numbers, short codes)."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -71,6 +82,8 @@ class Settings:
             raise ValueError(
                 f"WANGLAI_SMS_CHANNEL={self.sms_channel!r}: choose one of {', '.join(SMS_CHANNELS)}"
             )
+        if self.sms_daily_quota < 0 or self.sms_fallback_after_s < 0:
+            raise ValueError("WANGLAI_SMS_DAILY_QUOTA and WANGLAI_SMS_FALLBACK_AFTER_S are >= 0")
         if not 0 <= self.merchant_fee_ppm <= 1_000_000:
             raise ValueError("WANGLAI_MERCHANT_FEE_PPM is 0 to 1000000 (parts per million)")
 
@@ -109,7 +122,12 @@ class Settings:
             "reconcile_interval_s": float(env.get("WANGLAI_RECONCILE_INTERVAL_S") or 60.0),
             "reconcile_after_s": float(env.get("WANGLAI_RECONCILE_AFTER_S") or 300.0),
             "money_sweep_s": _int("WANGLAI_MONEY_SWEEP_S", 30),
+            "sms_daily_quota": _int("WANGLAI_SMS_DAILY_QUOTA", 20),
+            "sms_fallback_after_s": _int("WANGLAI_SMS_FALLBACK_AFTER_S", 600),
+            "sms_sweep_s": float(env.get("WANGLAI_SMS_SWEEP_S") or 15.0),
         }
+        if env.get("WANGLAI_SMS_BLOCKED_PREFIXES") is not None:
+            values["sms_blocked_prefixes"] = parse_prefixes(env["WANGLAI_SMS_BLOCKED_PREFIXES"])
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

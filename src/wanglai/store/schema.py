@@ -29,6 +29,9 @@ users = Table(
     Column("dm_policy", String(16), nullable=False, server_default="friends"),
     Column("seq", BigInteger, nullable=False, server_default="0"),
     Column("created_ms", BigInteger, nullable=False),
+    # 1: a number someone texted that has not joined (migration 0006); the first login with
+    # the number's code makes it the real account, conversations and all (store/interworking)
+    Column("placeholder", Integer, nullable=False, server_default="0"),
 )
 
 devices = Table(
@@ -448,4 +451,55 @@ sms_parts = Table(
     Column("part", Integer, primary_key=True),
     Column("smsc_id", String(64), nullable=False, index=True),
     Column("state", String(10), nullable=False),  # submitted, delivered, failed
+)
+
+# ---------------------------------------------------------------- SMS interworking (0006)
+
+# A Wanglai user's SMS thread with a number not on Wanglai (its placeholder user): where texts
+# from that number go (the most recently texted thread) and what keeps the pair able to write.
+sms_threads = Table(
+    "sms_threads",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),  # the number's (placeholder) user
+    Column("sender_id", BigInteger, primary_key=True),  # the Wanglai user who texted it
+    Column("conv_id", BigInteger, nullable=False),
+    Column("msisdn", String(20), nullable=False),
+    Column("last_ms", BigInteger, nullable=False),  # the last SMS from this thread
+    Index("ix_sms_threads_msisdn", "msisdn", "last_ms"),
+)
+
+# Numbers that replied STOP: no more texts from Wanglai users until START.
+sms_optouts = Table(
+    "sms_optouts",
+    metadata,
+    Column("msisdn", String(20), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# SMS each sender used per day (China time), against the free daily quota.
+sms_quota = Table(
+    "sms_quota",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("used", Integer, nullable=False),
+)
+
+# Chat messages that go (or may go) out as SMS: to a number not on Wanglai, or a fallback to an
+# offline user (written only when the sender asked for it). domain/interworking.py: states.
+sms_messages = Table(
+    "sms_messages",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("conv_id", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", BigInteger, nullable=False),
+    Column("recipient_id", BigInteger, nullable=False),
+    Column("mode", String(8), nullable=False),  # sms, fallback
+    Column("state", String(10), nullable=False),
+    Column("due_ms", BigInteger, nullable=True),  # a waiting fallback: when it is texted
+    Column("reason", String(32), nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("conv_id", "seq", name="uq_sms_messages_conv_seq"),
+    Index("ix_sms_messages_due", "state", "due_ms"),
 )
