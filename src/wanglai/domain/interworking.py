@@ -16,19 +16,17 @@ from phonenumbers import PhoneNumberType
 from wanglai.domain.errors import Forbidden, Invalid, RateLimited
 
 DEFAULT_BLOCKED_PREFIXES = (
-    "+86106",  # SP / enterprise SMS access codes (106xx...): value-added, billed to the sender
-    "+861259",  # value-added / virtual-network short numbers
-    "+86168",  # 168 premium-rate information lines
+    "+86106",  # SP / enterprise SMS access codes (106xx...): value-added, billed per message
+    "+861259",  # value-added / virtual-network access numbers
+    "+86100",  # operator service short codes (10086, 10010, 10000, ...)
+    "+86123",  # public-service short codes (12315, 12345, ...)
     "+86400",  # 400 shared-cost service numbers
-    "+86800",  # 800 toll-free numbers (no SMS)
-    "+8695",  # 95xxx national service numbers
-    "+8696",  # 96xxx local service numbers
-    "+8610",  # 10xxx operator short codes (10086, 10010, 10000)
-    "+8612",  # 12xxx public-service short codes (12315, 12345, ...)
+    "+86800",  # 800 toll-free numbers
 )
 """Numbers a user may never text through the platform (configurable, ``WANGLAI_SMS_BLOCKED_
-PREFIXES``). Most of these are not valid subscriber numbers anyway; the list also catches them
-when a future numbering plan or a lenient parser would let one through."""
+PREFIXES``): CN premium / value-added and service ranges. Most are no valid mobile numbers
+anyway (the number-type rule refuses them too); the list catches them even if a numbering-plan
+update or a lenient parser let one through, and operators add ranges they see abused."""
 
 SMS_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 """Number types that can receive an SMS; premium-rate, shared-cost, toll-free, fixed lines,
