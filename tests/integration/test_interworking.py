@@ -326,7 +326,7 @@ async def offline_friends(world: World) -> tuple[Session, Session, int, str]:
 
 
 async def test_a_message_nobody_received_falls_back_to_sms(iw: World) -> None:
-    alice, bob, conv, bob_phone = await offline_friends(iw)
+    alice, _bob, conv, bob_phone = await offline_friends(iw)
     m = iw.container.messaging
     i = iw.container.interworking
     sent = await m.send(alice.user_id, conv, "c1", "text", {"text": "call me"}, sms_fallback=True)
@@ -351,7 +351,7 @@ async def test_a_message_nobody_received_falls_back_to_sms(iw: World) -> None:
 
     async def delivered() -> Any:
         history = await m.history(alice.user_id, conv, None, 50)
-        return [h for h in history if h.seq == sent.seq][0].sms == "delivered"
+        return next(h for h in history if h.seq == sent.seq).sms == "delivered"
 
     await eventually(delivered)
     page = await iw.container.sync.since(alice.user_id, 0)
