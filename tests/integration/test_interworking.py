@@ -421,3 +421,40 @@ async def test_stand_in_rows_keep_their_states_in_the_store(iw: World) -> None:
     assert await iw.container.db.read(interworking.route, NUMBER) is None  # never texted
     await iw.container.messaging.send(alice.user_id, conv, "c1", "text", {"text": "x"})
     assert await iw.container.db.read(interworking.route, NUMBER) == (conv, peer)
+
+
+@pytest.fixture
+async def process_iw(tmp_path: Path) -> AsyncIterator[World]:
+    """SQLite with message batches committed by the second write process."""
+    settings = Settings(
+        data_dir=tmp_path,
+        code_pepper=b"p",
+        write_process=True,
+        sms_daily_quota=1,
+        sms_fallback_after_s=FALLBACK_S,
+    )
+    clock = ManualClock()
+    sms = RecordingSms()
+    container = Container(settings, clock=clock, bus=LocalBus(), sms=sms)
+    await container.start()
+    delivered = Delivered()
+    container.bus.subscribe(delivered)
+    try:
+        yield World(container, clock, sms, delivered)
+    finally:
+        await container.close()
+
+
+async def test_texting_from_the_write_process(process_iw: World) -> None:
+    """The write process decides and queues the SMS as the in-process writer does."""
+    world = process_iw
+    alice, conv, _peer = await text_number(world)
+    m = world.container.messaging
+    await m.send(alice.user_id, conv, "c1", "text", {"text": "from the other process"})
+    await eventually(lambda: asyncio.sleep(0, texts_to(world, NUMBER)))
+    with pytest.raises(RateLimited):
+        await m.send(alice.user_id, conv, "c2", "text", {"text": "over"})
+    _, bob, direct, _bob_phone = await offline_friends(world)
+    sent = await m.send(bob.user_id, direct, "b1", "text", {"text": "x"}, sms_fallback=True)
+    [view] = await m.history(bob.user_id, direct, None, 50)
+    assert (view.seq, view.sms) == (sent.seq, "waiting")
