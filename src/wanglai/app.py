@@ -15,6 +15,7 @@ from aiohttp import web
 from wanglai.bus.local import Bus, LocalBus
 from wanglai.carrier.sms import ConsoleChannel, SmsChannel
 from wanglai.domain.clock import Clock, SystemClock
+from wanglai.domain.interworking import SmsPlan
 from wanglai.domain.otp import OtpPolicy
 from wanglai.gateway.endpoint import APP_KEY, Router
 from wanglai.gateway.errors import error_middleware, error_response
@@ -24,10 +25,12 @@ from wanglai.services.accounts import AccountService
 from wanglai.services.contacts import ContactService
 from wanglai.services.funding import FundingService
 from wanglai.services.groups import GroupService
+from wanglai.services.interworking import InterworkingService
 from wanglai.services.media import MediaService
 from wanglai.services.merchants import MerchantService
 from wanglai.services.messaging import MessagingService
 from wanglai.services.redpackets import RedPacketService
+from wanglai.services.sms import SmsService
 from wanglai.services.sync import SyncService
 from wanglai.services.transfers import TransferService
 from wanglai.services.usage import UsageService
@@ -40,7 +43,7 @@ log = logging.getLogger("wanglai")
 
 # The newest migration; a test checks it against the version files. Knowing it lets a server
 # whose SQLite database is current start without importing Alembic.
-SCHEMA_HEAD = "0005_usage"
+SCHEMA_HEAD = "0006_interworking"
 
 
 class Container:
@@ -57,7 +60,8 @@ class Container:
         self.clock = clock or SystemClock()
         self.db: Database = connect(settings.database_url, settings.write_process)
         self.bus: Bus = bus or LocalBus()
-        self.sms: SmsChannel = sms or ConsoleChannel(settings.sms_log)
+        self.sms_channel: SmsChannel = sms or _sms_channel(settings)
+        self.sms = SmsService(self.db, self.clock, self.sms_channel)
         self.metrics = Metrics()
         self.hub = Hub(self.metrics, settings.send_buffer_bytes)
         pepper = settings.code_pepper or _pepper(settings.data_dir)
@@ -76,8 +80,14 @@ class Container:
             ),
         )
         self.media = MediaService(self.db, self.clock, settings.media_dir, settings.max_media_bytes)
+        sms_plan = SmsPlan(settings.sms_daily_quota, settings.sms_fallback_after_s * 1000)
         self.messaging = MessagingService(
-            self.db, self.clock, self.bus, media_check=self.media.check_attachable
+            self.db,
+            self.clock,
+            self.bus,
+            media_check=self.media.check_attachable,
+            sms_plan=sms_plan,
+            sms_wake=self.sms.wake,
         )
         self.sync = SyncService(self.db, self.clock)
         self.contacts = ContactService(
@@ -92,6 +102,18 @@ class Container:
         self.funding = FundingService(self.db, self.clock, self.wallet, settings)
         self.transfers = TransferService(self.db, self.clock, self.wallet, self.messaging)
         self.usage = UsageService(self.db, self.clock, settings.usage_sponsor)
+        self.interworking = InterworkingService(
+            self.db,
+            self.clock,
+            self.bus,
+            self.sms,
+            self.messaging,
+            sms_plan,
+            settings.default_region,
+            settings.sms_blocked_prefixes,
+            self.contacts.count_lookup,
+        )
+        self.interworking.attach()
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate.upgrade, self.settings.database_url, SCHEMA_HEAD)
@@ -99,6 +121,7 @@ class Container:
         self.db.on_batch(self.metrics.observe_batch)
         await self.wallet.start()
         await self.funding.start()
+        await self.sms.start()
         await self.bus.start()
         self.bus.subscribe(self.hub.deliver)
 
@@ -106,8 +129,14 @@ class Container:
         await self.hub.close_all()
         await flush_usage(self)
         await self.funding.close()
+        await self.sms.close()
         await self.bus.close()
         await self.db.close()
+
+
+def _sms_channel(settings: Settings) -> SmsChannel:
+    """The SMS channel ``WANGLAI_SMS_CHANNEL`` names."""
+    return ConsoleChannel(settings.sms_log)
 
 
 def _pepper(data_dir: Path) -> bytes:
@@ -128,6 +157,7 @@ def routers() -> list[Router]:
         routes_contacts,
         routes_funding,
         routes_groups,
+        routes_interworking,
         routes_media,
         routes_merchants,
         routes_messaging,
@@ -145,6 +175,7 @@ def routers() -> list[Router]:
         routes_merchants.router,
         routes_funding.router,
         routes_wallet.router,
+        routes_interworking.router,
     ]
 
 
@@ -175,6 +206,7 @@ def make_app(container: Container) -> web.Application:
             asyncio.create_task(_sweep_money(container), name="money-sweeper"),
             asyncio.create_task(_reconcile_funding(container), name="funding-reconciler"),
             asyncio.create_task(_flush_usage(container), name="usage-flusher"),
+            asyncio.create_task(_sweep_sms_fallbacks(container), name="sms-fallback-sweeper"),
         ]
         if container.db.dialect == "sqlite":
             loops.append(asyncio.create_task(_index_search(container), name="search-indexer"))
@@ -265,6 +297,18 @@ async def _flush_usage(container: Container, margin_ms: int = 10) -> None:
             await flush_usage(container)
         except Exception:
             log.exception("usage flush failed; the sums are kept for the next one")
+
+
+async def _sweep_sms_fallbacks(container: Container) -> None:
+    """Text the messages whose sender asked for SMS fallback and that no device of their
+    recipient received in time."""
+    while True:
+        try:
+            while await container.interworking.sweep() >= 200:
+                pass
+        except Exception:
+            log.exception("sms fallback sweep failed; will retry")
+        await asyncio.sleep(container.settings.sms_sweep_s)
 
 
 async def _index_search(container: Container, interval_s: float = 0.1) -> None:

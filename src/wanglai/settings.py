@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from wanglai.domain.usage import Sponsor
 
+from wanglai.domain.interworking import DEFAULT_BLOCKED_PREFIXES, parse_prefixes
+
 SMS_CHANNELS = ("console",)
 """The SMPP channel to the operator's SMSC arrives with the carrier issue."""
 
@@ -83,6 +85,15 @@ class Settings:
     """ratingGroup in usage records: the operator's rating group for this app's traffic."""
     usage_service_id: int = 1
     """serviceIdentifier in usage records."""
+    sms_daily_quota: int = 20
+    """Free SMS per user per day (China time): messages to numbers not on Wanglai, fallbacks."""
+    sms_fallback_after_s: int = 600
+    """A message sent with ``sms_fallback`` is texted when no device of the recipient received
+    it this long after it was sent (0 turns the option off)."""
+    sms_sweep_s: float = 15.0
+    """How often due SMS fallbacks are looked for."""
+    sms_blocked_prefixes: tuple[str, ...] = DEFAULT_BLOCKED_PREFIXES
+    """E.164 prefixes no user may text (premium-rate, service numbers, short codes)."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -93,6 +104,8 @@ class Settings:
             )
         if not self.usage_flush_s > 0:
             raise ValueError("WANGLAI_USAGE_FLUSH_S is a number of seconds above 0")
+        if self.sms_daily_quota < 0 or self.sms_fallback_after_s < 0:
+            raise ValueError("WANGLAI_SMS_DAILY_QUOTA and WANGLAI_SMS_FALLBACK_AFTER_S are >= 0")
         if not 0 <= self.merchant_fee_ppm <= 1_000_000:
             raise ValueError("WANGLAI_MERCHANT_FEE_PPM is 0 to 1000000 (parts per million)")
 
@@ -143,7 +156,12 @@ class Settings:
             "usage_asp_id": env.get("WANGLAI_USAGE_ASP_ID", "wanglai"),
             "usage_rating_group": _int("WANGLAI_USAGE_RATING_GROUP", 1),
             "usage_service_id": _int("WANGLAI_USAGE_SERVICE_ID", 1),
+            "sms_daily_quota": _int("WANGLAI_SMS_DAILY_QUOTA", 20),
+            "sms_fallback_after_s": _int("WANGLAI_SMS_FALLBACK_AFTER_S", 600),
+            "sms_sweep_s": float(env.get("WANGLAI_SMS_SWEEP_S") or 15.0),
         }
+        if env.get("WANGLAI_SMS_BLOCKED_PREFIXES") is not None:
+            values["sms_blocked_prefixes"] = parse_prefixes(env["WANGLAI_SMS_BLOCKED_PREFIXES"])
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import pytest
 
 from wanglai.app import Container
 from wanglai.bus.local import Envelope, LocalBus
+from wanglai.carrier.sms import Events, Inbound, Outgoing, Receipt
 from wanglai.domain.clock import ManualClock
 from wanglai.domain.ledger import Request
 from wanglai.services.accounts import Session
@@ -22,13 +23,36 @@ from wanglai.store.sql import Op
 
 
 class RecordingSms:
-    """The SMS channel tests read codes from (the console channel is tested on its own)."""
+    """The SMS channel tests read codes from (the console channel is tested on its own).
+
+    Accepts every SMS at once; ``receipt`` and ``inbound`` play the SMSC's side."""
+
+    name = "recording"
+    window = 4
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.submitted: list[Outgoing] = []
+        self.events: Events | None = None
 
-    async def send(self, to: str, text: str) -> None:
-        self.sent.append((to, text))
+    async def start(self, events: Events) -> None:
+        self.events = events
+
+    async def close(self) -> None:
+        return None
+
+    async def submit(self, sms: Outgoing) -> Sequence[str]:
+        self.sent.append((sms.msisdn, sms.text))
+        self.submitted.append(sms)
+        return (f"rec-{sms.id}-{len(self.submitted)}",)
+
+    def receipt(self, smsc_id: str, delivered: bool = True, error: str = "") -> None:
+        assert self.events is not None, "the SMS service has not started"
+        self.events.receipt(Receipt(smsc_id, delivered, error))
+
+    def inbound(self, message: Inbound) -> None:
+        assert self.events is not None, "the SMS service has not started"
+        self.events.inbound(message)
 
     def last_code(self, to: str) -> str:
         for number, text in reversed(self.sent):

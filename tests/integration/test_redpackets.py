@@ -415,7 +415,7 @@ async def process_world(tmp_path: Path) -> AsyncIterator[World]:
     delivered = Delivered()
     container.bus.subscribe(delivered)
     try:
-        yield World(container, container.clock, container.sms, delivered)  # type: ignore[arg-type]
+        yield World(container, container.clock, container.sms_channel, delivered)  # type: ignore[arg-type]
     finally:
         await container.close()
 

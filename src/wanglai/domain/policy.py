@@ -18,16 +18,24 @@ class PeerFacts:
     blocked_by_peer: bool
     friends: bool
     peer_dm_policy: str
+    placeholder: bool = False
+    """The peer is a number not on Wanglai (it gets texts; see domain/interworking.py)."""
+    sms_thread: bool = False
+    """One of the two once texted the other's number: their conversation stays open both ways
+    (the number's replies come in, and go on once it joins), whatever the DM policy."""
 
 
 def check_direct(facts: PeerFacts) -> None:
     """Raise unless a direct message to this peer is allowed."""
+    if facts.placeholder:
+        # Only its SMS thread may reach a number that is not on Wanglai (check_send).
+        raise NotFound("user_not_found", "No such user.")
     if facts.blocked_by_peer:
         # Say nothing that reveals the block: the peer is simply not reachable.
         raise Forbidden("peer_unreachable", "This person does not accept your messages.")
     if facts.blocked_by_me:
         raise Forbidden("peer_blocked", "You blocked this person; unblock them to write.")
-    if not facts.friends and facts.peer_dm_policy != "anyone":
+    if not facts.friends and facts.peer_dm_policy != "anyone" and not facts.sms_thread:
         raise Forbidden("not_friends", "This person accepts messages from friends only.")
 
 
@@ -46,8 +54,8 @@ def check_send(facts: SendFacts) -> None:
     if facts.mentions_outsiders:
         raise Invalid("mention_not_member", "Mention only members of this conversation.")
     if facts.conv_kind == "direct":
-        if facts.peer is not None:
-            check_direct(facts.peer)
+        if facts.peer is not None and not facts.peer.placeholder:
+            check_direct(facts.peer)  # a number not on Wanglai: the SMS rules apply instead
         if facts.mentions_all:
             raise Forbidden("mention_all_forbidden", "@all is for group admins.")
     elif facts.mentions_all and facts.sender_role not in ADMIN_ROLES:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from wanglai.domain.errors import Invalid
 from wanglai.gateway.endpoint import Ctx, Query, Router
 from wanglai.gateway.schemas import (
-    ConversationRef,
     DirectRequest,
     EditRequest,
     ReadRequest,
     SendRequest,
 )
+from wanglai.services.interworking import DirectOpened
 from wanglai.services.sync import SyncPage
 from wanglai.services.views import ConversationView, MessageView
 
@@ -48,13 +49,20 @@ async def conversations(ctx: Ctx) -> list[ConversationView]:
 @router.route(
     "POST",
     "/v1/conversations/direct",
-    "Open (or find) the direct conversation with a user",
+    "Open (or find) the direct conversation with a user, or with any phone number (SMS)",
     body=DirectRequest,
-    response=ConversationRef,
+    response=DirectOpened,
     tag="conversations",
 )
-async def open_direct(ctx: Ctx, body: DirectRequest) -> ConversationRef:
-    return ConversationRef(await ctx.app.messaging.open_direct(ctx.session.user_id, body.user_id))
+async def open_direct(ctx: Ctx, body: DirectRequest) -> DirectOpened:
+    if body.phone is not None and body.user_id is None:
+        return await ctx.app.interworking.open_by_phone(  # type: ignore[no-any-return]
+            ctx.session.user_id, body.phone
+        )
+    if body.user_id is None or body.phone is not None:
+        raise Invalid("invalid_direct_request", "Give either 'user_id' or 'phone'.")
+    conv = await ctx.app.messaging.open_direct(ctx.session.user_id, body.user_id)
+    return DirectOpened(conv, body.user_id, False)
 
 
 @router.route(
@@ -107,6 +115,7 @@ async def send(ctx: Ctx, body: SendRequest) -> MessageView:
         body.kind,
         body.body,
         body.reply_to,
+        body.sms_fallback,
     )
     if sent.fresh:
         ctx.app.metrics.count_message(sent.view.kind)

@@ -32,7 +32,11 @@ class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class DirectRequest(msgspec.Struct, forbid_unknown_fields=True):
-    user_id: int
+    """Either ``user_id`` or ``phone``: any valid mobile number, on Wanglai or not (then your
+    messages there go out as SMS)."""
+
+    user_id: int | None = None
+    phone: Phone | None = None
 
 
 class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -40,6 +44,9 @@ class SendRequest(msgspec.Struct, forbid_unknown_fields=True):
     kind: str
     body: dict[str, Any]
     reply_to: int | None = None
+    sms_fallback: bool = False
+    """Direct conversations: text it to the recipient if no device of theirs receives it in
+    time (``GET /v1/sms/quota``: ``fallback_after_s``); counts against your daily SMS."""
 
 
 class EditRequest(msgspec.Struct, forbid_unknown_fields=True):

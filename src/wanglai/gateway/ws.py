@@ -39,6 +39,7 @@ class SendFrame(msgspec.Struct, tag="send", tag_field="t"):
     kind: str
     body: dict[str, Any]
     reply_to: int | None = None
+    sms_fallback: bool = False
 
 
 class ReadFrame(msgspec.Struct, tag="read", tag_field="t"):
@@ -278,7 +279,13 @@ def _send(app: Any, conn: Connection, frame: SendFrame) -> None:
     messaging = app.messaging
     try:
         item = messaging.prepare(
-            conn.user_id, frame.conv, frame.id, frame.kind, frame.body, frame.reply_to
+            conn.user_id,
+            frame.conv,
+            frame.id,
+            frame.kind,
+            frame.body,
+            frame.reply_to,
+            frame.sms_fallback,
         )
     except WanglaiError as exc:
         conn.push(_error(exc.code, exc.message, frame.id))

@@ -6,12 +6,12 @@ import logging
 from dataclasses import dataclass
 
 from wanglai.bus.local import Bus, Envelope
-from wanglai.carrier.sms import SmsChannel
 from wanglai.domain import otp, secret
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Invalid, NotFound, Unauthorized
 from wanglai.domain.phone import normalise, prefix
 from wanglai.domain.policy import DM_POLICIES
+from wanglai.services.sms import SmsService
 from wanglai.services.views import DeviceView, MeView, me_view
 from wanglai.store import accounts
 from wanglai.store.database import Database
@@ -38,7 +38,7 @@ class AccountService:
         self,
         db: Database,
         clock: Clock,
-        sms: SmsChannel,
+        sms: SmsService,
         bus: Bus,
         pepper: bytes,
         region: str = "CN",
@@ -86,7 +86,8 @@ class AccountService:
             check,
         )
         minutes = self.policy.ttl_ms // 60_000
-        await self.sms.send(phone, f"Your Wanglai code is {code}. It expires in {minutes} minutes.")
+        text = f"Your Wanglai code is {code}. It expires in {minutes} minutes."
+        await self.sms.send(phone, text, "code")
         return self.policy.ttl_ms // 1000
 
     async def login(self, raw_phone: str, code: str, device_name: str) -> LoginResult:

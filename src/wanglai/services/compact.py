@@ -56,6 +56,7 @@ def _plain_text(message: MessageView) -> str | None:
         or message.reply_to is not None
         or message.edited_at is not None
         or message.recalled
+        or message.sms is not None
         or len(body) != 1
     ):
         return None

@@ -161,6 +161,16 @@ class ContactService:
         matches.sort(key=lambda m: m.phone)
         return PhonebookMatches(matches=matches, invalid=book.invalid)
 
+    async def count_lookup(self, user_id: int) -> None:
+        """Count one number look-up of the user's hourly allowance (refused past it): whatever
+        tells whether a number is on Wanglai spends from the same allowance."""
+        await self._spend(
+            f"lookup:{user_id}",
+            self.policy.lookups_per_window,
+            "lookup_rate_limited",
+            f"At most {self.policy.lookups_per_window} number look-ups an hour; try later.",
+        )
+
     async def lookup(self, user_id: int, raw_phone: str) -> UserView:
         """The user with this number, if they may be seen by the caller."""
         phone = normalise(raw_phone, self.region)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import NamedTuple
 
@@ -18,11 +19,12 @@ from wanglai.domain import content as content_rules
 from wanglai.domain import editing, receipts
 from wanglai.domain.clock import Clock
 from wanglai.domain.errors import Conflict, Invalid, NotFound
+from wanglai.domain.interworking import SmsPlan
 from wanglai.domain.paging import check_limit
 from wanglai.domain.policy import check_direct, check_send
 from wanglai.services import frames
 from wanglai.services.views import ConversationView, MessageView, conversation_view, message_view
-from wanglai.store import accounts, conversations, messages
+from wanglai.store import accounts, conversations, interworking, messages
 from wanglai.store.database import Callback, Database
 from wanglai.store.messages import Appended
 from wanglai.store.sql import Row
@@ -52,12 +54,24 @@ class Sent(NamedTuple):
 
 class MessagingService:
     def __init__(
-        self, db: Database, clock: Clock, bus: Bus, media_check: MediaCheck | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        bus: Bus,
+        media_check: MediaCheck | None = None,
+        sms_plan: SmsPlan | None = None,
+        sms_wake: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.bus = bus
         self.media_check = media_check
+        # Two shared plans: every message carries one (messages to numbers not on Wanglai go
+        # out as SMS within the quota); the second also asks for the SMS fallback.
+        plan = sms_plan or SmsPlan(0)
+        self._sms = replace(plan, fallback_after_ms=0)
+        self._sms_fallback = plan if plan.fallback_after_ms > 0 else None
+        self.sms_wake = sms_wake
 
     def publish(
         self, kind: str, appended: Appended, origin: tuple[int, int] | None = None
@@ -101,13 +115,23 @@ class MessagingService:
         kind: object,
         body: object,
         reply_to: object = None,
+        sms_fallback: object = False,
     ) -> messages.NewMessage:
-        """Check a message's own content (no I/O) and shape it for the store; raises if bad."""
+        """Check a message's own content (no I/O) and shape it for the store; raises if bad.
+        With ``sms_fallback``, a direct message no device of the recipient received within
+        the configured time is texted to them (``services/interworking.py``)."""
         conv = _positive(conv_id, "conv")
         if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
             raise Invalid("invalid_client_id", "'client_id' is a string of 1 to 64 characters.")
         content = content_rules.validate(kind, body)
         reply = None if reply_to is None else _positive(reply_to, "reply_to")
+        sms = self._sms
+        if sms_fallback is not False:
+            if sms_fallback is not True:
+                raise Invalid("invalid_sms_fallback", "'sms_fallback' is true or false.")
+            if self._sms_fallback is None:
+                raise Invalid("sms_fallback_disabled", "SMS fallback is off on this server.")
+            sms = self._sms_fallback
         return messages.NewMessage(
             conv,
             user_id,
@@ -121,6 +145,7 @@ class MessagingService:
             self.clock.now_ms(),
             check_send,
             content.mentions,
+            sms,
         )
 
     @staticmethod
@@ -164,6 +189,8 @@ class MessagingService:
             view = message_view(first)
             ack = frames.ack_frame(item.client_id, view) if device_id else None
             return Sent(view, False, ack)
+        if appended.texted and self.sms_wake is not None:
+            self.sms_wake()
         origin = (item.sender_id, device_id) if device_id else None
         view, own = self.publish("message", appended, origin)
         if own is not None:
@@ -178,10 +205,11 @@ class MessagingService:
         kind: object,
         body: object,
         reply_to: object = None,
+        sms_fallback: object = False,
     ) -> MessageView:
         """Store a message durably and deliver it; a retry with the same client id is answered
         with the first message (409 if the retry carries a different message)."""
-        sent = await self.deliver(user_id, conv_id, client_id, kind, body, reply_to)
+        sent = await self.deliver(user_id, conv_id, client_id, kind, body, reply_to, sms_fallback)
         return sent.view
 
     async def deliver(
@@ -192,9 +220,10 @@ class MessagingService:
         kind: object,
         body: object,
         reply_to: object = None,
+        sms_fallback: object = False,
     ) -> Sent:
         """:meth:`send`, telling also whether the message is new (not a retry's answer)."""
-        item = self.prepare(user_id, conv_id, client_id, kind, body, reply_to)
+        item = self.prepare(user_id, conv_id, client_id, kind, body, reply_to, sms_fallback)
         if self.needs_lookups(item):
             await self.check_references(item)
         return self.finish(item, await self.submit(item))
@@ -207,7 +236,13 @@ class MessagingService:
         if member is None:
             raise NotFound("conversation_not_found", "No such conversation.")
         rows = await self.db.read(messages.history, conv_id, before or 2**62, limit, int(member[2]))
-        return [message_view(r) for r in rows]
+        views = [message_view(r) for r in rows]
+        if views:
+            # which of these went (or wait to go) out as SMS: one indexed range read
+            texted = await self.db.read(interworking.states, conv_id, views[-1].seq, views[0].seq)
+            for view in views:
+                view.sms = texted.get(view.seq)
+        return views
 
     async def recall(self, user_id: int, conv_id: int, seq: int) -> MessageView:
         now = self.clock.now_ms()

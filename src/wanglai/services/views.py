@@ -49,6 +49,9 @@ class MessageView(msgspec.Struct, omit_defaults=True):
     reply_to: int | None = None
     edited_at: int | None = None
     recalled: bool = False
+    sms: str | None = None
+    """History only: the message went out as SMS, or waits to fall back to SMS — ``waiting``,
+    ``sent``, ``delivered``, ``failed`` or ``skipped`` (events ``message.sms`` tell changes)."""
 
 
 class EventView(msgspec.Struct, omit_defaults=True):

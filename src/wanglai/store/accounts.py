@@ -9,30 +9,47 @@ from wanglai.domain.otp import PendingCode
 from wanglai.store.sql import Op, Row, Values, all_rows, execute, many, one, scalar
 
 USER_COLUMNS = "id, phone, name, about, dm_policy, created_ms"
+# Placeholders (numbers someone texted that have not joined, store/interworking.py) are no
+# users to anyone else: these lookups leave them out.
 
 
 def user_by_phone(phone: str) -> Op[Row | None]:
-    row = yield from one(f"SELECT {USER_COLUMNS} FROM users WHERE phone = ?", phone)
+    row = yield from one(
+        f"SELECT {USER_COLUMNS} FROM users WHERE phone = ? AND placeholder = 0", phone
+    )
     return row
 
 
 def user_by_id(user_id: int) -> Op[Row | None]:
-    row = yield from one(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", user_id)
+    row = yield from one(
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = ? AND placeholder = 0", user_id
+    )
     return row
 
 
 def users_by_ids(user_ids: list[int]) -> Op[list[Row]]:
     rows = yield from all_rows(
-        f"SELECT {USER_COLUMNS} FROM users WHERE id = ANY(?)", Values(sorted(set(user_ids)))
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = ANY(?) AND placeholder = 0",
+        Values(sorted(set(user_ids))),
     )
     return rows
 
 
 def ensure_user(phone: str, name: str, now_ms: int) -> Op[tuple[Row, bool]]:
-    """The user with this number, created if new; returns the row and whether it was created."""
+    """The user with this number, created if new; returns the row and whether it was created.
+    A placeholder for the number becomes the account, with the conversations it already has."""
     row = yield from user_by_phone(phone)
     if row is not None:
         return row, False
+    joined = yield from one(
+        "UPDATE users SET placeholder = 0, name = ?, created_ms = ?"
+        f" WHERE phone = ? AND placeholder = 1 RETURNING {USER_COLUMNS}",
+        name,
+        now_ms,
+        phone,
+    )
+    if joined is not None:
+        return joined, True
     created = yield from one(
         f"INSERT INTO users (phone, name, about, dm_policy, seq, created_ms)"
         f" VALUES (?, ?, '', 'friends', 0, ?) RETURNING {USER_COLUMNS}",
@@ -58,13 +75,15 @@ def update_profile(
 
 
 def count_users() -> Op[int]:
-    value = yield from scalar("SELECT COUNT(*) FROM users")
+    value = yield from scalar("SELECT COUNT(*) FROM users WHERE placeholder = 0")
     return int(value)
 
 
 def list_users(limit: int, after_id: int) -> Op[list[Row]]:
     rows = yield from all_rows(
-        f"SELECT {USER_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?", after_id, limit
+        f"SELECT {USER_COLUMNS} FROM users WHERE id > ? AND placeholder = 0 ORDER BY id LIMIT ?",
+        after_id,
+        limit,
     )
     return rows
 

@@ -77,7 +77,7 @@ def lock_pair(a: int, b: int) -> Op[dict[int, Row]]:
 def pair_facts(me: int, other: int) -> Op[PairFacts]:
     row = yield from one(
         "SELECT"
-        " (SELECT COUNT(*) FROM users WHERE id = ?),"
+        " (SELECT COUNT(*) FROM users WHERE id = ? AND placeholder = 0),"
         " (SELECT COUNT(*) FROM blocks WHERE user_id = ? AND blocked_id = ?),"
         " (SELECT COUNT(*) FROM blocks WHERE user_id = ? AND blocked_id = ?),"
         " (SELECT COUNT(*) FROM friendships WHERE user_id = ? AND friend_id = ?),"
@@ -335,7 +335,9 @@ def blocked(me: int) -> Op[list[Row]]:
 def visible(viewer: int, user_id: int) -> Op[bool]:
     """Whether ``user_id`` exists and has not blocked ``viewer``."""
     found = yield from scalar(
-        f"SELECT COUNT(*) FROM users u WHERE u.id = ? AND {_NOT_BLOCKING}", user_id, viewer
+        f"SELECT COUNT(*) FROM users u WHERE u.id = ? AND u.placeholder = 0 AND {_NOT_BLOCKING}",
+        user_id,
+        viewer,
     )
     return bool(found)
 
@@ -345,7 +347,8 @@ def match_phones(viewer: int, phones: list[str]) -> Op[list[Row]]:
     if not phones:
         return []
     rows = yield from all_rows(
-        f"SELECT {_USER} FROM users u WHERE u.phone = ANY(?) AND u.id <> ? AND {_NOT_BLOCKING}"
+        f"SELECT {_USER} FROM users u WHERE u.phone = ANY(?) AND u.id <> ? AND u.placeholder = 0"
+        f" AND {_NOT_BLOCKING}"
         " ORDER BY u.id",
         Values(phones),
         viewer,

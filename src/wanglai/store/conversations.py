@@ -108,16 +108,37 @@ def peer_facts(pairs: set[tuple[int, int]]) -> Op[dict[tuple[int, int], PeerFact
         people,
         people,
     )
-    policies = yield from all_rows("SELECT id, dm_policy FROM users WHERE id = ANY(?)", people)
+    policies = yield from all_rows(
+        "SELECT id, dm_policy, placeholder FROM users WHERE id = ANY(?)", people
+    )
     blocked = {(int(a), int(b)) for a, b in blocks}
     friendly = {(int(a), int(b)) for a, b in friends}
-    policy = {int(u): str(p) for u, p in policies}
+    policy = {int(u): str(p) for u, p, _ in policies}
+    placeholders = {int(u) for u, _, flag in policies if flag}
+    # Only a pair the DM policy would refuse asks whether an SMS thread keeps it open.
+    asking = [
+        (me, peer)
+        for me, peer in pairs
+        if policy.get(peer) == "friends" and (me, peer) not in friendly and peer not in placeholders
+    ]
+    threads: set[tuple[int, int]] = set()
+    if asking:
+        askers = Values(sorted({u for pair in asking for u in pair}))
+        rows = yield from all_rows(
+            "SELECT user_id, sender_id FROM sms_threads WHERE user_id = ANY(?)"
+            " AND sender_id = ANY(?)",
+            askers,
+            askers,
+        )
+        threads = {(int(a), int(b)) for a, b in rows}
     return {
         (me, peer): PeerFacts(
             (me, peer) in blocked,
             (peer, me) in blocked,
             (me, peer) in friendly,
             policy.get(peer, "friends"),
+            peer in placeholders,
+            (me, peer) in threads or (peer, me) in threads,
         )
         for me, peer in pairs
         if peer in policy

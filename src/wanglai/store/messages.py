@@ -6,8 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wanglai.domain.errors import NotFound, WanglaiError
+from wanglai.domain.interworking import SmsPlan, check_fallback
 from wanglai.domain.policy import SendFacts
-from wanglai.store import events, sequences
+from wanglai.store import events, interworking, sequences
 from wanglai.store.conversations import peer_facts
 from wanglai.store.sql import (
     Op,
@@ -34,6 +35,8 @@ class Appended:
     message: Row
     deliveries: list[tuple[int, int]]
     duplicate: bool
+    texted: bool = False
+    """The message went into the SMS outbox (to a number not on Wanglai): wake its sender."""
 
 
 def _by_client_ids(keys: list[tuple[int, str]]) -> Op[list[Row]]:
@@ -73,6 +76,9 @@ class NewMessage:
     now_ms: int
     authorize: Callable[[SendFacts], None]
     mentions: tuple[int, ...] = ()
+    sms: SmsPlan | None = None
+    """What the sender may spend on SMS (a shared object): the daily quota for a message to a
+    number not on Wanglai and, when set there, the time after which it falls back to SMS."""
 
 
 def append(item: NewMessage) -> Op[Appended]:
@@ -118,6 +124,9 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         if other != it.sender_id
     }
     peers = yield from peer_facts(pairs)
+    # messages to numbers not on Wanglai (placeholders) go out as SMS: their facts, if any
+    texting = {pair for pair, facts in peers.items() if facts.placeholder}
+    relay = (yield from interworking.relay(texting, items[0].now_ms)) if texting else None
     replies = {(it.conv_id, it.reply_to) for it in items if it.reply_to is not None}
     found_replies: set[tuple[int, int]] = set()
     if replies:
@@ -134,6 +143,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
     assigned: dict[int, int] = {}
     accepted: list[int] = []
     in_batch: dict[tuple[int, str], int] = {}
+    sms_to: dict[int, tuple[int, bool]] = {}  # index -> (recipient, as a fallback)
     for index, it in enumerate(items):
         key = (it.sender_id, it.client_id)
         if key in first:
@@ -144,6 +154,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         members = roles.get(it.conv_id, {})
         role = members.get(it.sender_id)
         peer = None
+        other: list[int] = []
         if kinds.get(it.conv_id) == "direct":
             other = [u for u in members if u != it.sender_id]
             peer = peers.get((it.sender_id, other[0])) if other else None
@@ -155,6 +166,14 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
             it.authorize(facts)
             if it.reply_to is not None and (it.conv_id, it.reply_to) not in found_replies:
                 raise NotFound("reply_target_not_found", "The message you reply to does not exist.")
+            if peer is not None and peer.placeholder:
+                assert relay is not None
+                relay.admit(it.sender_id, other[0], it.sms)
+                sms_to[index] = (other[0], False)
+            elif it.sms is not None and it.sms.fallback_after_ms:
+                check_fallback(kinds.get(it.conv_id, "none"))
+                if other:
+                    sms_to[index] = (other[0], True)
         except WanglaiError as exc:
             outcomes[index] = exc
             continue
@@ -175,6 +194,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
         user_seq = yield from sequences.take("users", per_user)
         message_rows: list[tuple[object, ...]] = []
         event_rows: list[tuple[object, ...]] = []
+        fallbacks: list[tuple[int, int, int, int, int]] = []
         media_rows: dict[tuple[str, int], int] = {}
         for index in accepted:
             it = items[index]
@@ -213,7 +233,16 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
                 None,
                 None,
             )
-            outcomes[index] = Appended(message, deliveries, False)
+            outcomes[index] = Appended(message, deliveries, False, index in sms_to)
+            if index in sms_to:
+                recipient, fallback = sms_to[index]
+                if not fallback:
+                    assert relay is not None
+                    relay.add(it.conv_id, seq, it.sender_id, recipient, it.kind, it.body)
+                else:
+                    assert it.sms is not None
+                    due = it.now_ms + it.sms.fallback_after_ms
+                    fallbacks.append((it.conv_id, seq, it.sender_id, recipient, due))
         yield from many(
             "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, search_text,"
             " reply_to, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -229,6 +258,10 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
             " ON CONFLICT (hash, conv_id) DO UPDATE SET seq = excluded.seq",
             [(digest, conv, seq) for (digest, conv), seq in sorted(media_rows.items())],
         )
+        if relay is not None:
+            yield from interworking.write_relay(relay, items[0].now_ms)
+        if fallbacks:
+            yield from interworking.add_fallbacks(fallbacks, items[0].now_ms)
     for index, it in enumerate(items):
         if outcomes[index] is None:  # the second of two identical sends in one batch
             stored = outcomes[in_batch[(it.sender_id, it.client_id)]]

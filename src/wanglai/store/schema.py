@@ -29,6 +29,9 @@ users = Table(
     Column("dm_policy", String(16), nullable=False, server_default="friends"),
     Column("seq", BigInteger, nullable=False, server_default="0"),
     Column("created_ms", BigInteger, nullable=False),
+    # 1: a number someone texted that has not joined (migration 0006); the first login with
+    # the number's code makes it the real account, conversations and all (store/interworking)
+    Column("placeholder", Integer, nullable=False, server_default="0"),
 )
 
 devices = Table(
@@ -435,3 +438,87 @@ usage_daily = Table(
 # = messages, rowid = messages.id) with the triggers ``messages_fts_ai/_au/_ad`` that keep it in
 # sync; on PostgreSQL the pg_trgm GIN index ``ix_messages_search_trgm``. Rebuilding ``messages``
 # (e.g. Alembic batch mode on SQLite) drops those triggers: recreate them in the same migration.
+
+# The SMS outbox: every SMS is stored here before it is handed to the channel (store/sms.py).
+sms_outbox = Table(
+    "sms_outbox",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("msisdn", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("purpose", String(16), nullable=False),  # code, chat, fallback, ...
+    Column("ref", BigInteger, nullable=True),  # what the purpose refers to (a message id, ...)
+    Column("sender_id", BigInteger, nullable=True),
+    # queued, sending, submitted, delivered, failed, rejected (domain/sms_state.py)
+    Column("state", String(10), nullable=False),
+    Column("smsc_id", String(64), nullable=True, index=True),  # the first part's id at the SMSC
+    Column("parts", Integer, nullable=False, server_default="1"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_ms", BigInteger, nullable=False),  # queued: not before; sending: lease end
+    Column("created_ms", BigInteger, nullable=False),
+    Column("submitted_ms", BigInteger, nullable=True),
+    Column("done_ms", BigInteger, nullable=True),
+    Column("error", String(64), nullable=True),
+    Index("ix_sms_outbox_due", "state", "next_ms"),
+)
+
+# One row per submitted part: the SMSC's message id, to match delivery receipts (days later).
+sms_parts = Table(
+    "sms_parts",
+    metadata,
+    Column("outbox_id", BigInteger, primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("smsc_id", String(64), nullable=False, index=True),
+    Column("state", String(10), nullable=False),  # submitted, delivered, failed
+)
+
+# ---------------------------------------------------------------- SMS interworking (0006)
+
+# A Wanglai user's SMS thread with a number not on Wanglai (its placeholder user): where texts
+# from that number go (the most recently texted thread) and what keeps the pair able to write.
+sms_threads = Table(
+    "sms_threads",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),  # the number's (placeholder) user
+    Column("sender_id", BigInteger, primary_key=True),  # the Wanglai user who texted it
+    Column("conv_id", BigInteger, nullable=False),
+    Column("msisdn", String(20), nullable=False),
+    Column("last_ms", BigInteger, nullable=False),  # the last SMS from this thread
+    Index("ix_sms_threads_msisdn", "msisdn", "last_ms"),
+)
+
+# Numbers that replied STOP: no more texts from Wanglai users until START.
+sms_optouts = Table(
+    "sms_optouts",
+    metadata,
+    Column("msisdn", String(20), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# SMS each sender used per day (China time), against the free daily quota.
+sms_quota = Table(
+    "sms_quota",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("used", Integer, nullable=False),
+)
+
+# Chat messages that go (or may go) out as SMS: to a number not on Wanglai, or a fallback to an
+# offline user (written only when the sender asked for it). domain/interworking.py: states.
+sms_messages = Table(
+    "sms_messages",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("conv_id", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", BigInteger, nullable=False),
+    Column("recipient_id", BigInteger, nullable=False),
+    Column("mode", String(8), nullable=False),  # sms, fallback
+    Column("state", String(10), nullable=False),
+    Column("due_ms", BigInteger, nullable=True),  # a waiting fallback: when it is texted
+    Column("reason", String(32), nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("conv_id", "seq", name="uq_sms_messages_conv_seq"),
+    Index("ix_sms_messages_due", "state", "due_ms"),
+)

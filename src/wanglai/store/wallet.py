@@ -74,7 +74,7 @@ def open_wallet(user_id: int, currency: str, now_ms: int) -> Op[Wallet]:
     found = yield from wallet(user_id)
     if found is not None:
         return found
-    exists = yield from scalar("SELECT 1 FROM users WHERE id = ?", user_id)
+    exists = yield from scalar("SELECT 1 FROM users WHERE id = ? AND placeholder = 0", user_id)
     if exists is None:
         raise NotFound("user_not_found", "No such user.")
     account_id = yield from ledger.open_account("user", user_id, "wallet", currency, now_ms)

@@ -1,7 +1,7 @@
 """usage: per-device daily byte and signalling counts for sponsored-data records
 
 Revision ID: 0005_usage
-Revises: 0002_wallet
+Revises: 0003_sms
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_usage"
-down_revision = "0002_wallet"
+down_revision = "0003_sms"
 branch_labels = None
 depends_on = None
 
