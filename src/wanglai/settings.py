@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SMS_CHANNELS = ("console",)
-"""The SMPP channel to the operator's SMSC arrives with the carrier issue."""
+SMS_CHANNELS = ("console", "smpp")
+"""``console`` writes SMS to ``sms.log``; ``smpp`` submits them to the operator's SMSC."""
 
 
 def _int(name: str, default: int) -> int:
@@ -63,6 +63,20 @@ class Settings:
     reconcile_interval_s: float = 60.0
     reconcile_after_s: float = 300.0
     """Ask the partner about an order still pending (no callback) this long after it changed."""
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_system_type: str = ""
+    smpp_source: str = ""
+    """The platform's number or short code SMS are sent from (and phones reply to)."""
+    smpp_source_ton: int = 0
+    smpp_source_npi: int = 0
+    smpp_window: int = 10
+    """Submits outstanding on the SMPP session at once."""
+    smpp_enquire_link_s: float = 30.0
+    smpp_max_per_s: float = 0.0
+    """A cap on submits per second to the SMSC (0: none)."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -71,6 +85,10 @@ class Settings:
             raise ValueError(
                 f"WANGLAI_SMS_CHANNEL={self.sms_channel!r}: choose one of {', '.join(SMS_CHANNELS)}"
             )
+        if self.sms_channel == "smpp" and not self.smpp_system_id:
+            raise ValueError("WANGLAI_SMS_CHANNEL=smpp needs WANGLAI_SMPP_SYSTEM_ID and _PASSWORD")
+        if not 1 <= self.smpp_window <= 1000:
+            raise ValueError("WANGLAI_SMPP_WINDOW is 1 to 1000")
         if not 0 <= self.merchant_fee_ppm <= 1_000_000:
             raise ValueError("WANGLAI_MERCHANT_FEE_PPM is 0 to 1000000 (parts per million)")
 
@@ -109,6 +127,17 @@ class Settings:
             "reconcile_interval_s": float(env.get("WANGLAI_RECONCILE_INTERVAL_S") or 60.0),
             "reconcile_after_s": float(env.get("WANGLAI_RECONCILE_AFTER_S") or 300.0),
             "money_sweep_s": _int("WANGLAI_MONEY_SWEEP_S", 30),
+            "smpp_host": env.get("WANGLAI_SMPP_HOST", "127.0.0.1"),
+            "smpp_port": _int("WANGLAI_SMPP_PORT", 2775),
+            "smpp_system_id": env.get("WANGLAI_SMPP_SYSTEM_ID", ""),
+            "smpp_password": env.get("WANGLAI_SMPP_PASSWORD", ""),
+            "smpp_system_type": env.get("WANGLAI_SMPP_SYSTEM_TYPE", ""),
+            "smpp_source": env.get("WANGLAI_SMPP_SOURCE", ""),
+            "smpp_source_ton": _int("WANGLAI_SMPP_SOURCE_TON", 0),
+            "smpp_source_npi": _int("WANGLAI_SMPP_SOURCE_NPI", 0),
+            "smpp_window": _int("WANGLAI_SMPP_WINDOW", 10),
+            "smpp_enquire_link_s": float(env.get("WANGLAI_SMPP_ENQUIRE_LINK_S") or 30.0),
+            "smpp_max_per_s": float(env.get("WANGLAI_SMPP_MAX_PER_S") or 0.0),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

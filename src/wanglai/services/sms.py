@@ -101,7 +101,7 @@ class SmsService:
         waiter = self._waiter(sms_id) if purpose == "code" and self._tasks else None
         self.wake()
         if waiter is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(waiter), self.code_wait_s)
             self._waiters.pop(sms_id, None)
         return sms_id
@@ -153,7 +153,7 @@ class SmsService:
             item = self._queue.get_nowait()
             self._results.requeued.append((item.id, "shutdown"))
             self._queue.task_done()
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), grace_s)
         for task in self._workers:
             await _cancel(task)
@@ -177,7 +177,7 @@ class SmsService:
                 log.exception("sms: claiming from the outbox failed; will retry")
                 claimed = []
             if not claimed:
-                with contextlib.suppress(asyncio.TimeoutError):
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
                 continue
             for item in claimed:
