@@ -199,25 +199,25 @@ class SmsService:
             )
         except Refused as refused:
             log.warning("sms %d to %s refused: %s", item.id, mask(item.msisdn), refused.code)
-            results.finished.append((item.id, store.REJECTED, refused.code))
+            self._results.finished.append((item.id, store.REJECTED, refused.code))
         except asyncio.CancelledError:
-            results.requeued.append((item.id, "in_doubt"))
+            self._results.requeued.append((item.id, "in_doubt"))
             self._recorded.set()
             raise
         except Exception as exc:
             reason = exc.reason if isinstance(exc, Unavailable) else type(exc).__name__
             in_doubt = not isinstance(exc, Unavailable) or exc.in_doubt
             if in_doubt and item.attempts >= self.max_attempts:
-                results.finished.append((item.id, store.FAILED, f"attempts:{reason}"))
+                self._results.finished.append((item.id, store.FAILED, f"attempts:{reason}"))
             else:
-                results.requeued.append((item.id, "in_doubt" if in_doubt else reason))
+                self._results.requeued.append((item.id, "in_doubt" if in_doubt else reason))
             if not isinstance(exc, Unavailable):
                 log.exception("sms %d: the channel failed", item.id)
             self._recorded.set()
             await asyncio.sleep(0.2)  # a channel that cannot take SMS now: do not spin
             return
         else:
-            results.submitted.append((item.id, tuple(ids)))
+            self._results.submitted.append((item.id, tuple(ids)))
         self._recorded.set()
 
     async def _recorder(self) -> None:
