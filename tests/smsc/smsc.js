@@ -91,7 +91,8 @@ const server = smpp.createServer({ debug: false }, (session) => {
       }
       counter += 1;
       const messageId = prefix + '-' + counter;
-      record(Object.assign({ message_id: messageId }, describe(pdu)));
+      const t = Number(process.hrtime.bigint() / 1000n); // microseconds, for rates
+      record(Object.assign({ message_id: messageId, t: t }, describe(pdu)));
       if (muteLeft > 0) {
         muteLeft -= 1; // accepted and recorded, but the answer is never sent
         return;
