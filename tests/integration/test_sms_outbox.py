@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -201,3 +202,22 @@ async def test_inbound_texts_reach_every_handler(world: World) -> None:
 
 def _events_type_is_the_service(service: SmsService) -> Events:
     return service  # the service is what channels report to (checked by mypy)
+
+
+async def test_admin_sms_send_queues_test_sms_and_status_counts_them(
+    world: World, tmp_path: Path
+) -> None:
+    from .test_ledger_cli import invoke
+
+    done = await invoke(world, tmp_path, "admin", "sms", "send", "--to", PHONE, "--text",
+                        "link test {n}", "--count", "3")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    world.container.sms.wake()
+    await until(lambda: len(world.sms.sent) == 3)
+    assert world.sms.sent == [(PHONE, f"link test {n}") for n in (1, 2, 3)]
+    for bad in (["--to", "12", "--text", "x"], ["--to", PHONE, "--text", "x", "--count", "0"]):
+        refused = await invoke(world, tmp_path, "admin", "sms", "send", *bad)
+        assert refused.exit_code == 1
+    status = await invoke(world, tmp_path, "admin", "sms", "status", "--json")
+    counts = json.loads(status.output)
+    assert sum(counts.values()) == 3 and set(counts) <= {"sending", "submitted"}
