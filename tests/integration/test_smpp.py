@@ -226,12 +226,14 @@ async def test_throttling_slows_the_sender_and_loses_nothing(carrier: Carrier, s
     assert {r.smsc_id for r in rows} == {s["message_id"] for s in carrier.smsc.submits()}
 
 
-async def test_smsc_restart_mid_stream_loses_nothing_and_doubles_nothing_answered(
+async def test_smsc_restart_mid_stream_loses_nothing_and_doubles_only_what_was_in_doubt(
     carrier: Carrier,
 ) -> None:
     """The SMSC is killed (SIGKILL) and restarted while a batch is in flight. Submits it had
-    not accepted are submitted again on the new session; none is lost, and since every one
-    it accepted was answered, none is doubled."""
+    not accepted are submitted again on the new session: none is lost. One it had stored in
+    the instant before the kill, without its answer getting out, is in doubt and is sent again
+    (at most a window's worth, and the outbox shows it with attempts > 1); nothing else is
+    doubled."""
     carrier.smsc.delay(20)
     ids = [await carrier.send(f"batch {i}") for i in range(60)]
     await until(lambda: len(carrier.smsc.submits()) >= 10)
@@ -239,10 +241,14 @@ async def test_smsc_restart_mid_stream_loses_nothing_and_doubles_nothing_answere
     carrier.smsc.delay(0)
     rows = await settled(carrier, *ids)
     texts = Counter(s["text"] for s in carrier.smsc.submits())
-    assert texts == Counter(f"batch {i}" for i in range(60))
+    assert set(texts) == {f"batch {i}" for i in range(60)}  # none lost
+    doubled = {text for text, n in texts.items() if n > 1}
+    assert len(doubled) <= carrier.channel.window and max(texts.values()) <= 2
+    attempts = {r.text: r.attempts for r in rows}
+    assert all(attempts[text] > 1 for text in doubled)
     assert carrier.channel.binds >= 2
-    accepted = {s["text"]: s["message_id"] for s in carrier.smsc.submits()}
-    assert {r.smsc_id for r in rows} == set(accepted.values())
+    last_id = {s["text"]: s["message_id"] for s in carrier.smsc.submits()}
+    assert {r.smsc_id for r in rows} == set(last_id.values())
 
 
 async def test_an_accepted_submit_whose_answer_was_lost_is_the_one_sent_twice(

@@ -159,6 +159,8 @@ class SmsService:
             await _cancel(task)
         await _cancel(recorder)
         await self._flush()
+        with contextlib.suppress(TimeoutError):  # let handlers see what was just recorded
+            await asyncio.wait_for(self._dispatch.join(), grace_s)
         await _cancel(dispatcher)
         self._tasks, self._workers = [], []
         await self.channel.close()
@@ -180,8 +182,12 @@ class SmsService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
                 continue
-            for item in claimed:
-                await self._queue.put(item)
+            for i, item in enumerate(claimed):
+                try:
+                    await self._queue.put(item)
+                except asyncio.CancelledError:  # stopping: put back what no worker got
+                    self._results.requeued.extend((c.id, "shutdown") for c in claimed[i:])
+                    raise
 
     async def _worker(self) -> None:
         while True:
@@ -192,7 +198,6 @@ class SmsService:
                 self._queue.task_done()
 
     async def _submit(self, item: store.Claimed) -> None:
-        results = self._results
         try:
             ids = await self.channel.submit(
                 Outgoing(item.id, item.msisdn, item.text, item.attempts)
@@ -289,6 +294,7 @@ class SmsService:
                     await handler(item)
                 except Exception:
                     log.exception("sms: handler %r failed on %r", handler, type(item).__name__)
+            self._dispatch.task_done()
 
     # ---------------------------------------------------------------- waiting for a first try
 
