@@ -5,13 +5,14 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench demo clean
+.PHONY: help venv smsc run test lint bench demo clean
 
 help:
 	@echo "make venv   - create .venv and install wanglai[test] (editable)"
 	@echo "make run    - start the server (http://127.0.0.1:8080, SQLite under ./data)"
 	@echo "make test   - run the test suite against SQLite and a throwaway PostgreSQL"
 	@echo "              (extra pytest args: make test ARGS='-k foo'; LINT=1 to lint first)"
+	@echo "make smsc   - install the test SMSC (npm ci in tests/smsc)"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make bench  - run bench/run.py"
 	@echo "make demo   - run the demo"
@@ -25,6 +26,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
+# The test SMSC (tests/smsc: the npm smpp package) the SMPP tests and the sms bench run against.
+SMSC_STAMP := tests/smsc/node_modules/.package-lock.json
+smsc: $(SMSC_STAMP)
+
+$(SMSC_STAMP): tests/smsc/package.json tests/smsc/package-lock.json
+	cd tests/smsc && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 run: venv
 	$(BIN)/wanglai serve
 
@@ -34,7 +43,7 @@ test:
 lint: venv
 	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench && $(BIN)/mypy
 
-bench: venv
+bench: venv smsc
 	$(BIN)/python bench/run.py
 
 demo: venv

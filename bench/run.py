@@ -48,6 +48,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "wire.bytes_per_text": (2 * 20 + 120, "max"),
     "signal.idle_events_per_hour": (12, "max"),
     "wire.bytes_per_text_compact_json": (2 * 20 + 120, "max"),
+    "sms.submit_per_s": (1_000, "min"),
 }
 
 Result = dict[str, Any]
@@ -317,7 +318,17 @@ def bench_signal(args: argparse.Namespace) -> Result:
     }
 
 
+def bench_sms(args: argparse.Namespace) -> Result:
+    import sms
+
+    count = 1_000 if args.quick else args.sms_count
+    say(f"sms: {count} SMS through the outbox to the test SMSC (npm smpp), window 10")
+    out = sms.run(count, 10, args.timeout)
+    return {"sms.submit_per_s": out["submit_per_s"], "sms.detail": out}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "sms": bench_sms,
     "signal": bench_signal,
     "wire": bench_wire,
     "transfers": bench_transfers,
@@ -474,6 +485,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--group-window", type=int, default=16, help="group500: un-acked messages per sender (16)"
     )
     parser.add_argument("--starts", type=int, help="start: launches of each kind (5)")
+    parser.add_argument("--sms-count", type=int, default=5000, help="sms: SMS to submit (5000)")
     parser.add_argument(
         "--src",
         help="run the server from this src dir instead of the checkout's (e.g. an exported commit)",

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-make --no-print-directory venv
+make --no-print-directory venv smsc
 
 if [[ "${LINT:-0}" == 1 ]]; then
     make --no-print-directory lint

@@ -60,7 +60,7 @@ class Container:
         self.clock = clock or SystemClock()
         self.db: Database = connect(settings.database_url, settings.write_process)
         self.bus: Bus = bus or LocalBus()
-        self.sms_channel: SmsChannel = sms or _sms_channel(settings)
+        self.sms_channel: SmsChannel = sms or _sms_channel(settings, self.clock)
         self.sms = SmsService(self.db, self.clock, self.sms_channel)
         self.metrics = Metrics()
         self.hub = Hub(self.metrics, settings.send_buffer_bytes)
@@ -134,8 +134,12 @@ class Container:
         await self.db.close()
 
 
-def _sms_channel(settings: Settings) -> SmsChannel:
+def _sms_channel(settings: Settings, clock: Clock) -> SmsChannel:
     """The SMS channel ``WANGLAI_SMS_CHANNEL`` names."""
+    if settings.sms_channel == "smpp":
+        from wanglai.carrier.smpp import SmppChannel
+
+        return SmppChannel.from_settings(settings, clock)
     return ConsoleChannel(settings.sms_log)
 
 

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 from wanglai.domain.interworking import DEFAULT_BLOCKED_PREFIXES, parse_prefixes
 
-SMS_CHANNELS = ("console",)
-"""The SMPP channel to the operator's SMSC arrives with the carrier issue."""
+SMS_CHANNELS = ("console", "smpp")
+"""``console`` writes SMS to ``sms.log``; ``smpp`` submits them to the operator's SMSC."""
 
 
 def _int(name: str, default: int) -> int:
@@ -94,6 +94,20 @@ class Settings:
     """How often due SMS fallbacks are looked for."""
     sms_blocked_prefixes: tuple[str, ...] = DEFAULT_BLOCKED_PREFIXES
     """E.164 prefixes no user may text (premium-rate, service numbers, short codes)."""
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_system_type: str = ""
+    smpp_source: str = ""
+    """The platform's number or short code SMS are sent from (and phones reply to)."""
+    smpp_source_ton: int = 0
+    smpp_source_npi: int = 0
+    smpp_window: int = 10
+    """Submits outstanding on the SMPP session at once."""
+    smpp_enquire_link_s: float = 30.0
+    smpp_max_per_s: float = 0.0
+    """A cap on submits per second to the SMSC (0: none)."""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -106,6 +120,10 @@ class Settings:
             raise ValueError("WANGLAI_USAGE_FLUSH_S is a number of seconds above 0")
         if self.sms_daily_quota < 0 or self.sms_fallback_after_s < 0:
             raise ValueError("WANGLAI_SMS_DAILY_QUOTA and WANGLAI_SMS_FALLBACK_AFTER_S are >= 0")
+        if self.sms_channel == "smpp" and not self.smpp_system_id:
+            raise ValueError("WANGLAI_SMS_CHANNEL=smpp needs WANGLAI_SMPP_SYSTEM_ID and _PASSWORD")
+        if not 1 <= self.smpp_window <= 1000:
+            raise ValueError("WANGLAI_SMPP_WINDOW is 1 to 1000")
         if not 0 <= self.merchant_fee_ppm <= 1_000_000:
             raise ValueError("WANGLAI_MERCHANT_FEE_PPM is 0 to 1000000 (parts per million)")
 
@@ -159,6 +177,17 @@ class Settings:
             "sms_daily_quota": _int("WANGLAI_SMS_DAILY_QUOTA", 20),
             "sms_fallback_after_s": _int("WANGLAI_SMS_FALLBACK_AFTER_S", 600),
             "sms_sweep_s": float(env.get("WANGLAI_SMS_SWEEP_S") or 15.0),
+            "smpp_host": env.get("WANGLAI_SMPP_HOST", "127.0.0.1"),
+            "smpp_port": _int("WANGLAI_SMPP_PORT", 2775),
+            "smpp_system_id": env.get("WANGLAI_SMPP_SYSTEM_ID", ""),
+            "smpp_password": env.get("WANGLAI_SMPP_PASSWORD", ""),
+            "smpp_system_type": env.get("WANGLAI_SMPP_SYSTEM_TYPE", ""),
+            "smpp_source": env.get("WANGLAI_SMPP_SOURCE", ""),
+            "smpp_source_ton": _int("WANGLAI_SMPP_SOURCE_TON", 0),
+            "smpp_source_npi": _int("WANGLAI_SMPP_SOURCE_NPI", 0),
+            "smpp_window": _int("WANGLAI_SMPP_WINDOW", 10),
+            "smpp_enquire_link_s": float(env.get("WANGLAI_SMPP_ENQUIRE_LINK_S") or 30.0),
+            "smpp_max_per_s": float(env.get("WANGLAI_SMPP_MAX_PER_S") or 0.0),
         }
         if env.get("WANGLAI_SMS_BLOCKED_PREFIXES") is not None:
             values["sms_blocked_prefixes"] = parse_prefixes(env["WANGLAI_SMS_BLOCKED_PREFIXES"])

@@ -411,3 +411,9 @@ def wallet_verify(
         f"User {user_id} ({number}) is {state}: at most {display(per_payment)} a payment,"
         f" {display(daily)} a day."
     )
+
+
+# The SMS outbox commands live in their own module (they import this one's helpers).
+from wanglai.cli.sms import sms_app  # noqa: E402
+
+admin_app.add_typer(sms_app, name="sms")

@@ -101,7 +101,7 @@ class SmsService:
         waiter = self._waiter(sms_id) if purpose == "code" and self._tasks else None
         self.wake()
         if waiter is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(waiter), self.code_wait_s)
             self._waiters.pop(sms_id, None)
         return sms_id
@@ -153,12 +153,14 @@ class SmsService:
             item = self._queue.get_nowait()
             self._results.requeued.append((item.id, "shutdown"))
             self._queue.task_done()
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), grace_s)
         for task in self._workers:
             await _cancel(task)
         await _cancel(recorder)
         await self._flush()
+        with contextlib.suppress(TimeoutError):  # let handlers see what was just recorded
+            await asyncio.wait_for(self._dispatch.join(), grace_s)
         await _cancel(dispatcher)
         self._tasks, self._workers = [], []
         await self.channel.close()
@@ -177,11 +179,15 @@ class SmsService:
                 log.exception("sms: claiming from the outbox failed; will retry")
                 claimed = []
             if not claimed:
-                with contextlib.suppress(asyncio.TimeoutError):
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
                 continue
-            for item in claimed:
-                await self._queue.put(item)
+            for i, item in enumerate(claimed):
+                try:
+                    await self._queue.put(item)
+                except asyncio.CancelledError:  # stopping: put back what no worker got
+                    self._results.requeued.extend((c.id, "shutdown") for c in claimed[i:])
+                    raise
 
     async def _worker(self) -> None:
         while True:
@@ -192,32 +198,31 @@ class SmsService:
                 self._queue.task_done()
 
     async def _submit(self, item: store.Claimed) -> None:
-        results = self._results
         try:
             ids = await self.channel.submit(
                 Outgoing(item.id, item.msisdn, item.text, item.attempts)
             )
         except Refused as refused:
             log.warning("sms %d to %s refused: %s", item.id, mask(item.msisdn), refused.code)
-            results.finished.append((item.id, store.REJECTED, refused.code))
+            self._results.finished.append((item.id, store.REJECTED, refused.code))
         except asyncio.CancelledError:
-            results.requeued.append((item.id, "in_doubt"))
+            self._results.requeued.append((item.id, "in_doubt"))
             self._recorded.set()
             raise
         except Exception as exc:
             reason = exc.reason if isinstance(exc, Unavailable) else type(exc).__name__
             in_doubt = not isinstance(exc, Unavailable) or exc.in_doubt
             if in_doubt and item.attempts >= self.max_attempts:
-                results.finished.append((item.id, store.FAILED, f"attempts:{reason}"))
+                self._results.finished.append((item.id, store.FAILED, f"attempts:{reason}"))
             else:
-                results.requeued.append((item.id, "in_doubt" if in_doubt else reason))
+                self._results.requeued.append((item.id, "in_doubt" if in_doubt else reason))
             if not isinstance(exc, Unavailable):
                 log.exception("sms %d: the channel failed", item.id)
             self._recorded.set()
             await asyncio.sleep(0.2)  # a channel that cannot take SMS now: do not spin
             return
         else:
-            results.submitted.append((item.id, tuple(ids)))
+            self._results.submitted.append((item.id, tuple(ids)))
         self._recorded.set()
 
     async def _recorder(self) -> None:
@@ -289,6 +294,7 @@ class SmsService:
                     await handler(item)
                 except Exception:
                     log.exception("sms: handler %r failed on %r", handler, type(item).__name__)
+            self._dispatch.task_done()
 
     # ---------------------------------------------------------------- waiting for a first try
 

@@ -128,6 +128,15 @@ def by_ids(ids: Sequence[int]) -> Op[list[Sms]]:
     return [_sms(r) for r in rows]
 
 
+def parts_of(sms_id: int) -> Op[list[Row]]:
+    """(part, smsc_id, state) of each submitted part, in order."""
+    return (
+        yield from all_rows(
+            "SELECT part, smsc_id, state FROM sms_parts WHERE outbox_id = ? ORDER BY part", sms_id
+        )
+    )
+
+
 def count_by_state() -> Op[dict[str, int]]:
     rows = yield from all_rows("SELECT state, COUNT(*) FROM sms_outbox GROUP BY state")
     return {str(r[0]): int(r[1]) for r in rows}
