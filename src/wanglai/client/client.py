@@ -215,6 +215,14 @@ class Client:
         )
         return ref.id
 
+    async def open_number(self, phone: str) -> int:
+        """The id of the conversation with a phone number: the direct one if the number is on
+        Wanglai, else an SMS thread (messages go out as SMS, replies come back)."""
+        ref = await self._call(
+            "POST", "/v1/conversations/direct", ConversationRef, body={"phone": phone}
+        )
+        return ref.id
+
     async def history(
         self, conv: int, before: int | None = None, limit: int = 50
     ) -> list[MessageView]:
