@@ -93,7 +93,7 @@ async def test_a_text_to_a_number_off_wanglai_and_the_reply(server: Server, smsc
         assert time.monotonic() < deadline, await state()
         await asyncio.sleep(0.1)
     # the phone replies to the platform's number: it lands in the same conversation
-    assert smsc.deliver(FRIEND.removeprefix("+"), "yes, see you".encode(), dest=SOURCE) == 1
+    assert smsc.deliver(FRIEND.removeprefix("+"), b"yes, see you", dest=SOURCE) == 1
     replies: list[str] = []
 
     async def reply_arrived() -> bool:
