@@ -119,3 +119,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield with_database(cluster_url, dbname)
     finally:
         pg_admin(cluster_url, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+@pytest.fixture
+def smsc(tmp_path: Path) -> Iterator[Any]:
+    """The test SMSC (``tests/smsc``: the npm ``smpp`` package, not ours), stopped after."""
+    from .smsc.harness import TestSmsc
+
+    server = TestSmsc(tmp_path / "smsc").start()
+    try:
+        yield server
+    finally:
+        server.stop()

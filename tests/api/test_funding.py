@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +18,7 @@ from wanglai.store import funding as funding_store
 from wanglai.store import ledger
 from wanglai.store.sql import Op, scalar
 
+from ..waiting import until
 from .conftest import Api, User
 
 CARD = "4242 4242 4242 4242"
@@ -53,15 +53,6 @@ async def settled(api: Api, user: User, order_id: int) -> dict[str, Any]:
             return found
         await asyncio.sleep(0.01)
     raise AssertionError(f"order {order_id} is still pending")
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait (up to 10 s) for what a sandbox does in the background."""
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the sandbox did not get there")
 
 
 async def wallet(api: Api, user: User) -> tuple[int, int]:

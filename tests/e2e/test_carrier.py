@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,26 +16,11 @@ import pytest
 from wanglai.client import ApiError, Client
 
 from ..smsc.harness import TestSmsc
+from ..waiting import until
 from .conftest import Server
 
 SOURCE = "10690"
 FRIEND = "+8613912340000"
-
-
-async def until(check: Callable[[], object], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def smsc(tmp_path: Path) -> Iterator[TestSmsc]:
-    server = TestSmsc(tmp_path / "smsc").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

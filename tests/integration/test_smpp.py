@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from wanglai.settings import Settings
 from wanglai.store import sms as store
 
 from ..smsc.harness import QUEUE_FULL, THROTTLED, TestSmsc
+from ..waiting import until
 
 PHONE = "+8613900000001"
 SOURCE = "10690"
@@ -45,23 +46,6 @@ class Carrier:
         found = await self.container.db.read(store.get, sms_id)
         assert found is not None
         return found
-
-
-async def until(check: Callable[[], object], timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-def smsc(tmp_path: Path) -> Iterator[TestSmsc]:
-    server = TestSmsc(tmp_path / "smsc").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from wanglai.carrier.sms import ConsoleChannel, Events, Outgoing, Refused, Unavailable
@@ -14,16 +14,10 @@ from wanglai.services.sms import Outcome, SmsService
 from wanglai.store import sms as store
 from wanglai.store.sql import Op, execute
 
+from ..waiting import until
 from .conftest import World
 
 PHONE = "+8613900000001"
-
-
-async def until(check: Callable[[], object], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def state_of(world: World, sms_id: int) -> store.Sms:

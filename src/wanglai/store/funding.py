@@ -83,6 +83,28 @@ def order_data(o: Order) -> dict[str, Any]:
     }
 
 
+def _reserve(
+    made: Order, debit_id: int, credit_id: int, kind: str, now_ms: int
+) -> Op[tuple[Order, list[Notice]]]:
+    """Hold the order's amount as a pending transfer, posted or voided when the partner
+    answers; returns the order with it and the wallet movement notices."""
+    request = Request(
+        debit_id,
+        credit_id,
+        made.amount,
+        made.currency,
+        kind,
+        ledger_rules.PENDING,
+        ref=f"funding:{made.id}",
+    )
+    transfers, loaded = yield from ledger.apply([request], now_ms)
+    pending_id = transfers[0].id
+    yield from execute("UPDATE funding_orders SET pending_id = ? WHERE id = ?", pending_id, made.id)
+    return Order(**{**made.__dict__, "pending_id": pending_id}), wallet.movement_notices(
+        loaded, transfers
+    )
+
+
 def _updated(o: Order) -> Notice:
     return Notice([o.user_id], "funding.updated", order_data(o))
 
@@ -173,21 +195,7 @@ def create_topup(
     made = yield from _insert(user_id, rules.TOPUP, channel, amount, currency, instrument, now_ms)
     notices: list[Notice] = []
     if clearing_id is not None:
-        request = Request(
-            clearing_id,
-            found.account_id,
-            amount,
-            currency,
-            "topup",
-            ledger_rules.PENDING,
-            ref=f"funding:{made.id}",
-        )
-        transfers, loaded = yield from ledger.apply([request], now_ms)
-        yield from execute(
-            "UPDATE funding_orders SET pending_id = ? WHERE id = ?", transfers[0].id, made.id
-        )
-        made = Order(**{**made.__dict__, "pending_id": transfers[0].id})
-        notices.extend(wallet.movement_notices(loaded, transfers))
+        made, notices = yield from _reserve(made, clearing_id, found.account_id, "topup", now_ms)
     notices.append(_updated(made))
     sent = yield from events.notify(notices, now_ms)
     return made, sent
@@ -208,21 +216,8 @@ def create_withdrawal(
     made = yield from _insert(
         user_id, rules.WITHDRAW, rules.BANK, amount, currency, instrument, now_ms
     )
-    request = Request(
-        found.account_id,
-        clearing_id,
-        amount,
-        currency,
-        "withdrawal",
-        ledger_rules.PENDING,
-        ref=f"funding:{made.id}",
-    )
-    transfers, loaded = yield from ledger.apply([request], now_ms)
-    yield from execute(
-        "UPDATE funding_orders SET pending_id = ? WHERE id = ?", transfers[0].id, made.id
-    )
-    made = Order(**{**made.__dict__, "pending_id": transfers[0].id})
-    notices = [*wallet.movement_notices(loaded, transfers), _updated(made)]
+    made, notices = yield from _reserve(made, found.account_id, clearing_id, "withdrawal", now_ms)
+    notices.append(_updated(made))
     sent = yield from events.notify(notices, now_ms)
     return made, sent
 
