@@ -315,6 +315,12 @@ async def _sweep_sms_fallbacks(container: Container) -> None:
         await asyncio.sleep(container.settings.sms_sweep_s)
 
 
+def _where_codes_go(settings: Settings) -> str:
+    if settings.sms_channel == "smpp":
+        return f"the code goes by SMS through the SMSC at {settings.smpp_host}:{settings.smpp_port}"
+    return f"the code is written to {settings.sms_log}"
+
+
 async def _index_search(container: Container, interval_s: float = 0.1) -> None:
     """Keep SQLite's search index caught up, in bulk; search covers the unindexed tail itself."""
     while True:
@@ -378,7 +384,7 @@ async def _serve(settings: Settings, started: float) -> None:
         f"  metrics    {base}/metrics\n"
         f"  database   {settings.database_label}\n"
         f'  log in     POST {base}/v1/auth/code with {{"phone": "+8613800138000"}};'
-        f" the code is written to {settings.sms_log}, or run `wanglai chat`",
+        f" {_where_codes_go(settings)}, or run `wanglai chat`",
         flush=True,
     )
     stop = asyncio.Event()

@@ -4,7 +4,8 @@ with the SMSC's message ids once the SMSC accepted it, and finished (``delivered
 by the delivery receipts matched on those ids; ``rejected`` when the SMSC refused it.
 
 A claim whose lease ran out (the process that held it died) is claimed again: that SMS is
-submitted again, which is the only way one SMS can reach the SMSC twice (docs: sms-decisions).
+submitted again, which is the only way one SMS can reach the SMSC twice (docs/decisions.md,
+Issue 4: the carrier).
 """
 
 from __future__ import annotations
