@@ -51,6 +51,11 @@ async def test_text_a_number_over_http(api: Api) -> None:
     body = {"client_id": "c2", "kind": "text", "body": {"text": "one more"}}
     status, error = await api.call("POST", path, alice, json=body)
     assert status == 429 and error["error"]["code"] == "sms_quota_exceeded"
+    async with api.http.post(api.url(path), json=body, headers=alice.auth) as answer:
+        # Retry-After: until China-time midnight, when the quota starts again
+        now_ms = api.clock.now_ms()
+        to_midnight = (86_400_000 - (now_ms + 8 * 3_600_000) % 86_400_000) / 1000
+        assert abs(int(answer.headers["Retry-After"]) - to_midnight) <= 2
     status, history = await api.call("GET", path, alice)
     assert len(history) == 1
     status, quota = await api.call("GET", "/v1/sms/quota", alice)

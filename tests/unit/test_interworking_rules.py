@@ -80,8 +80,9 @@ def test_texts_say_who_and_how_to_answer() -> None:
 def test_quota_and_opt_out() -> None:
     plan = rules.SmsPlan(2)
     rules.check_sms(False, 1, plan)
-    with pytest.raises(RateLimited):
-        rules.check_sms(False, 2, plan)
+    with pytest.raises(RateLimited) as over:
+        rules.check_sms(False, 2, plan, 3600.0)
+    assert over.value.retry_after == 3600.0  # until the quota starts again
     with pytest.raises(RateLimited):
         rules.check_sms(False, 0, None)
     with pytest.raises(Forbidden):

@@ -126,8 +126,11 @@ def confirmation(word: str) -> str:
     return "Wanglai: texts from Wanglai users are on again. Reply STOP to opt out."
 
 
-def check_sms(opted_out: bool, used_today: int, plan: SmsPlan | None) -> None:
-    """Raise unless one more SMS may go to this number from this sender today."""
+def check_sms(
+    opted_out: bool, used_today: int, plan: SmsPlan | None, resets_in_s: float = 0.0
+) -> None:
+    """Raise unless one more SMS may go to this number from this sender today
+    (``resets_in_s``: when the quota starts again, for Retry-After)."""
     if opted_out:
         raise Forbidden(
             "sms_opted_out", "This number has opted out of texts (replied STOP); nothing was sent."
@@ -137,6 +140,7 @@ def check_sms(opted_out: bool, used_today: int, plan: SmsPlan | None) -> None:
         raise RateLimited(
             "sms_quota_exceeded",
             f"You have used your {quota} free texts for today; nothing was sent. Try tomorrow.",
+            resets_in_s,
         )
 
 

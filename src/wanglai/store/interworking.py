@@ -18,6 +18,7 @@ import msgspec
 
 from wanglai.domain import interworking as rules
 from wanglai.domain.limits import day_of
+from wanglai.domain.usage import ms_to_next_day
 from wanglai.store import conversations, events, sms
 from wanglai.store.sql import Op, Values, all_rows, execute, many, one, scalar
 
@@ -126,13 +127,16 @@ class Relay:
     phones: dict[int, str]
     opted: set[str]
     used: dict[int, int]
+    resets_in_s: float
+    """Seconds until the daily quota starts again (China-time midnight)."""
     admitted: list[tuple[int, int, int, int, str, str]] = field(default_factory=list)
     """(conv_id, seq, sender_id, recipient_id, kind, body) of each message to text."""
 
     def admit(self, sender_id: int, recipient_id: int, plan: rules.SmsPlan | None) -> None:
         """Raise unless this message may go out as SMS; count it when it may."""
         used = self.used.get(sender_id, 0)
-        rules.check_sms(self.phones.get(recipient_id, "") in self.opted, used, plan)
+        opted = self.phones.get(recipient_id, "") in self.opted
+        rules.check_sms(opted, used, plan, self.resets_in_s)
         self.used[sender_id] = used + 1
 
     def add(
@@ -150,7 +154,7 @@ def relay(pairs: set[tuple[int, int]], now_ms: int) -> Op[Relay]:
     phones = {int(r[0]): str(r[1]) for r in rows}
     opted = yield from opted_out(list(phones.values()))
     used = yield from used_today([s for s, _ in pairs], day)
-    return Relay(day, phones, opted, dict(used))
+    return Relay(day, phones, opted, dict(used), ms_to_next_day(now_ms) / 1000)
 
 
 def write_relay(found: Relay, now_ms: int) -> Op[None]:
