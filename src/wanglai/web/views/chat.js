@@ -65,7 +65,7 @@ export function chatPane(app, convId, { back }) {
   const attach = h("input", { type: "file", "data-test": "attach", class: "visually-hidden", id: `attach-${convId}`,
     accept: "image/*,audio/*,video/mp4,application/pdf,text/plain,application/zip,*/*" });
   const recordBtn = h("button", { type: "button", "data-test": "record-voice", "aria-pressed": "false",
-    title: "Record a voice message" }, "🎤");
+    title: "Record a voice message" }, "Voice");
   const mentionBox = h("div", { class: "mention-box", hidden: true, role: "listbox" });
   const title = h("h2", { class: "chat-title" }, store.convTitle(conv()));
 
@@ -82,7 +82,7 @@ export function chatPane(app, convId, { back }) {
   const el = h("section", { class: "chat", "data-test": "chat", "data-conv-id": convId, "aria-label": "Chat" },
     header, scroller, typingLine, replyBar,
     h("div", { class: "composer" },
-      h("label", { class: "button", for: `attach-${convId}`, title: "Attach a photo or file" }, "📎", attach),
+      h("label", { class: "button", for: `attach-${convId}`, title: "Attach a photo or file" }, "File", attach),
       recordBtn, mentionBox, composer, sendBtn));
 
   // --- rendering -----------------------------------------------------------------------------
@@ -427,7 +427,7 @@ export function chatPane(app, convId, { back }) {
       stream.getTracks().forEach((t) => t.stop());
       recorder = null;
       recordBtn.setAttribute("aria-pressed", "false");
-      recordBtn.textContent = "🎤";
+      recordBtn.textContent = "Voice";
       const mime = (rec.mimeType || type || "audio/webm").split(";")[0];
       const blob = new Blob(chunks, { type: mime });
       const duration = Math.min(600_000, Math.max(1, Date.now() - started));
@@ -440,7 +440,7 @@ export function chatPane(app, convId, { back }) {
     rec.start();
     recorder = rec;
     recordBtn.setAttribute("aria-pressed", "true");
-    recordBtn.textContent = "■ Stop";
+    recordBtn.textContent = "Stop";
   }));
 
   // --- composer keys, typing, mentions -------------------------------------------------------
