@@ -34,16 +34,20 @@ HEADERS = {
 
 
 def install(app: web.Application, root: Path = WEB_ROOT) -> None:
-    """Add the client's routes (before any catch-all route)."""
+    """Add the client's routes (before any catch-all route). The files are listed once here, so
+    a request can only name one of them (no path is resolved at request time)."""
+    files = {
+        path.relative_to(root).as_posix(): path
+        for path in root.rglob("*")
+        if path.is_file() and path.suffix in TYPES
+    }
 
     async def index(_request: web.Request) -> web.StreamResponse:
         return _file(root / "index.html")
 
     async def asset(request: web.Request) -> web.StreamResponse:
-        path = (root / request.match_info["path"]).resolve()
-        if not path.is_relative_to(root.resolve()) or not path.is_file():
-            raise web.HTTPNotFound(text="No such file.")
-        if path.suffix not in TYPES:
+        path = files.get(request.match_info["path"])
+        if path is None:
             raise web.HTTPNotFound(text="No such file.")
         return _file(path)
 

@@ -96,7 +96,7 @@ export class Store {
 
   userName(id) {
     if (id === 0) return "System";
-    if (this.me && id === this.me.id) return this.me.name || "Me";
+    if (this.me && id === this.me.id) return this.me.name || "You";
     const user = this.users.get(id);
     if (!user) {
       this.fetchUser(id);

@@ -100,7 +100,7 @@ export function redpacketDialog(app, conv) {
     group ? [h("option", { value: "lucky" }, "Lucky (random shares)"), h("option", { value: "equal" }, "Equal shares")]
       : [h("option", { value: "single" }, "Single")]);
   const amount = h("input", { "data-test": "amount", inputmode: "decimal", placeholder: "0.00" });
-  const shares = h("input", { "data-test": "shares", type: "number", min: "1", max: "100", value: group ? "3" : "1",
+  const shares = h("input", { "data-test": "shares", type: "number", min: "1", max: "100", value: group ? String(Math.min(10, app.store.groups.get(conv.id)?.members.length || 2)) : "1",
     disabled: !group });
   const greeting = h("input", { "data-test": "greeting", maxlength: "64", placeholder: "恭喜发财，大吉大利" });
   const pin = pinField();
