@@ -184,7 +184,7 @@ def routers() -> list[Router]:
 
 
 def make_app(container: Container) -> web.Application:
-    from wanglai.gateway import openapi, routes_ops, ws
+    from wanglai.gateway import openapi, routes_ops, web_client, ws
     from wanglai.gateway.observe import metrics_middleware
 
     # The REST API is a sub-application with the error and metrics middlewares. The WebSocket
@@ -201,6 +201,7 @@ def make_app(container: Container) -> web.Application:
     app.add_subapp("/v1", api)
     routes_ops.install(app, container)
     openapi.install(app, routers())
+    web_client.install(app)
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
     async def lifespan(_app: web.Application) -> AsyncIterator[None]:
