@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv smsc run test lint bench demo clean
+.PHONY: help venv smsc browser run test lint bench demo clean
 
 help:
 	@echo "make venv   - create .venv and install wanglai[test] (editable)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test   - run the test suite against SQLite and a throwaway PostgreSQL"
 	@echo "              (extra pytest args: make test ARGS='-k foo'; LINT=1 to lint first)"
 	@echo "make smsc   - install the test SMSC (npm ci in tests/smsc)"
+	@echo "make browser - install Debian's chromium for the browser tests (tests/browser)"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make bench  - run bench/run.py"
 	@echo "make demo   - run the demo"
@@ -33,6 +34,19 @@ smsc: $(SMSC_STAMP)
 $(SMSC_STAMP): tests/smsc/package.json tests/smsc/package-lock.json
 	cd tests/smsc && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; Playwright's own
+# browser download is never used. Does nothing when /usr/bin/chromium is there.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	    echo "make browser: installing chromium (apt-get)" >&2; \
+	    log=$$(mktemp); export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get update -qq && apt-get install -y -qq chromium; } >"$$log" 2>&1 \
+	        || { cat "$$log" >&2; rm -f "$$log"; exit 1; }; \
+	    rm -f "$$log"; \
+	}
+	@test -x $(CHROMIUM) || { echo "make browser: $(CHROMIUM) is still missing" >&2; exit 1; }
 
 run: venv
 	$(BIN)/wanglai serve
