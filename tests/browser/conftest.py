@@ -44,6 +44,7 @@ CHROMIUM = os.environ.get("WANGLAI_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-results" / "screenshots"
 TIMEOUT_MS = 10_000
 """Playwright's default wait for any action or expectation."""
+expect.set_options(timeout=TIMEOUT_MS)
 
 LOGIN_TIMEOUT_S = 10.0
 
@@ -195,8 +196,12 @@ async def web(
     try:
         yield pages
     finally:
-        await pages.close(failed=request.node.stash.get(FAILED, False))
-    pages.check_console()
+        failed = request.node.stash.get(FAILED, False)
+        await pages.close(failed=failed)
+    if failed:  # shown with the failure (captured output) rather than as a second error
+        print("errors in the browser:", *pages.errors, sep="\n")
+    else:
+        pages.check_console()
 
 
 def _sms_size(server: Server) -> int:

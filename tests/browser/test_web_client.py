@@ -269,9 +269,9 @@ async def test_a_recalled_message_is_recalled_on_both_sides(
     web.check_console()
 
 
-async def fill_if_visible(page: Page, selector: str, value: str) -> None:
+async def fill_if_editable(page: Page, selector: str, value: str) -> None:
     field = page.locator(selector)
-    if await field.is_visible():
+    if await field.is_visible() and await field.is_editable():
         await field.fill(value)
 
 
@@ -289,7 +289,7 @@ async def test_a_red_packet_is_sent_and_opened(web: Web, server: Server, users: 
     dialog = alice.locator(sel("dialog"))
     await expect(dialog).to_be_visible()
     await dialog.locator(f"input{sel('amount')}").fill("8.88")
-    await fill_if_visible(alice, f"{sel('dialog')} input{sel('shares')}", "1")
+    await fill_if_editable(alice, f"{sel('dialog')} input{sel('shares')}", "1")
     await dialog.locator(f"input{sel('pin')}").fill(PIN)
     await dialog.locator(f"button{sel('confirm')}").click()
     await expect(alice.locator(sel("redpacket-card"))).to_be_visible()
