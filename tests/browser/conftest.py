@@ -204,21 +204,21 @@ async def web(
         pages.check_console()
 
 
-def _sms_size(server: Server) -> int:
+def _codes_sent(server: Server, phone: str) -> int:
+    """How many codes ``sms.log`` holds for ``phone`` (its lines name the number: ``to=+86…``)."""
     sms = server.data_dir / "sms.log"
-    return sms.stat().st_size if sms.exists() else 0
+    text = sms.read_text(encoding="utf-8") if sms.exists() else ""
+    return sum(1 for line in text.splitlines() if f"to={phone} " in line)
 
 
-async def code_from_sms_log(server: Server, phone: str, since: int = 0) -> str:
-    """The newest code for ``phone`` once ``sms.log`` has grown past ``since`` bytes."""
+async def code_from_sms_log(server: Server, phone: str, sent_before: int = 0) -> str:
+    """The newest code for ``phone`` once ``sms.log`` holds more than ``sent_before`` for it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + LOGIN_TIMEOUT_S
-    while True:
-        if _sms_size(server) > since:
-            with contextlib.suppress(AssertionError):
-                return server.code_for(phone)
-        assert loop.time() < deadline, f"no login code in sms.log for {phone}"
+    while _codes_sent(server, phone) <= sent_before:
+        assert loop.time() < deadline, f"no new login code in sms.log for {phone}"
         await asyncio.sleep(0.05)
+    return server.code_for(phone)
 
 
 async def login(page: Page, server: Server, phone: str) -> None:
@@ -227,10 +227,10 @@ async def login(page: Page, server: Server, phone: str) -> None:
         await page.goto("/")
     login_screen = page.locator("[data-test=login]")
     await expect(login_screen).to_be_visible()
-    sms_size = _sms_size(server)
+    sent_before = _codes_sent(server, phone)
     await page.locator("input[data-test=phone]").fill(phone)
     await page.locator("button[data-test=send-code]").click()
-    code = await code_from_sms_log(server, phone, since=sms_size)
+    code = await code_from_sms_log(server, phone, sent_before)
     await page.locator("input[data-test=code]").fill(code)
     await page.locator("button[data-test=sign-in]").click()
     await expect(page.locator("[data-test=app]")).to_be_visible()
