@@ -36,13 +36,18 @@ $(SMSC_STAMP): tests/smsc/package.json tests/smsc/package-lock.json
 	@touch $@
 
 # The browser tests (tests/browser) drive Debian's chromium through Playwright; Playwright's own
-# browser download is never used. Does nothing when /usr/bin/chromium is there.
+# browser download is never used. A CJK and an emoji font make the screenshots readable (the
+# client shows 往来, greetings like 恭喜发财, 🧧). Does nothing when they are all there.
 CHROMIUM := /usr/bin/chromium
+BROWSER_FILES := $(CHROMIUM) /usr/share/fonts/truetype/wqy/wqy-microhei.ttc \
+    /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 browser:
-	@test -x $(CHROMIUM) || { \
-	    echo "make browser: installing chromium (apt-get)" >&2; \
+	@for f in $(BROWSER_FILES); do test -e $$f || missing=1; done; \
+	test -z "$$missing" || { \
+	    echo "make browser: installing chromium and fonts (apt-get)" >&2; \
 	    log=$$(mktemp); export DEBIAN_FRONTEND=noninteractive; \
-	    { apt-get update -qq && apt-get install -y -qq chromium; } >"$$log" 2>&1 \
+	    { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei \
+	        fonts-noto-color-emoji; } >"$$log" 2>&1 \
 	        || { cat "$$log" >&2; rm -f "$$log"; exit 1; }; \
 	    rm -f "$$log"; \
 	}

@@ -127,6 +127,8 @@ class Web:
         self.pages: dict[str, Page] = {}
         self.errors: list[str] = []
         self._allowed: list[re.Pattern[str]] = []
+        for old in SCREENSHOTS.glob(f"{self.test_name}-*.png"):  # from an earlier run
+            old.unlink(missing_ok=True)
 
     async def page_for(self, user: str) -> Page:
         """A fresh browser context (its own cookies and storage) with one page, on the app."""
