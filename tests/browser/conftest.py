@@ -59,15 +59,15 @@ def _chromium_or_skip() -> str:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def playwright() -> AsyncIterator[Playwright]:
+async def playwright_driver() -> AsyncIterator[Playwright]:
     async with async_playwright() as p:
         yield p
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
+async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
     executable = _chromium_or_skip()
-    launched = await playwright.chromium.launch(
+    launched = await playwright_driver.chromium.launch(
         executable_path=executable,
         headless=True,
         args=[
