@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv smsc run test lint bench demo clean
+.PHONY: help venv smsc browser run test lint bench demo clean
 
 help:
 	@echo "make venv   - create .venv and install wanglai[test] (editable)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test   - run the test suite against SQLite and a throwaway PostgreSQL"
 	@echo "              (extra pytest args: make test ARGS='-k foo'; LINT=1 to lint first)"
 	@echo "make smsc   - install the test SMSC (npm ci in tests/smsc)"
+	@echo "make browser - install Debian's chromium for the browser tests (tests/browser)"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make bench  - run bench/run.py"
 	@echo "make demo   - run the demo"
@@ -33,6 +34,24 @@ smsc: $(SMSC_STAMP)
 $(SMSC_STAMP): tests/smsc/package.json tests/smsc/package-lock.json
 	cd tests/smsc && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; Playwright's own
+# browser download is never used. A CJK and an emoji font make the screenshots readable (the
+# client shows 往来, greetings like 恭喜发财, 🧧). Does nothing when they are all there.
+CHROMIUM := /usr/bin/chromium
+BROWSER_FILES := $(CHROMIUM) /usr/share/fonts/truetype/wqy/wqy-microhei.ttc \
+    /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+browser:
+	@for f in $(BROWSER_FILES); do test -e $$f || missing=1; done; \
+	test -z "$$missing" || { \
+	    echo "make browser: installing chromium and fonts (apt-get)" >&2; \
+	    log=$$(mktemp); export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei \
+	        fonts-noto-color-emoji; } >"$$log" 2>&1 \
+	        || { cat "$$log" >&2; rm -f "$$log"; exit 1; }; \
+	    rm -f "$$log"; \
+	}
+	@test -x $(CHROMIUM) || { echo "make browser: $(CHROMIUM) is still missing" >&2; exit 1; }
 
 run: venv
 	$(BIN)/wanglai serve

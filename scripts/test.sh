@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 make --no-print-directory venv smsc
+# The browser tests need Debian's chromium (and fonts): installed when missing, else a no-op.
+make --no-print-directory browser
 
 if [[ "${LINT:-0}" == 1 ]]; then
     make --no-print-directory lint

@@ -1,0 +1,340 @@
+"""The web client in chromium against a real server, through the DOM contract only
+(``data-test`` attributes and visible text): login, friends, chats live both ways, a group, an
+image, a recall, a red packet, and a server restart the page comes back from."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import pytest
+from PIL import Image
+from playwright.async_api import FilePayload, Locator, Page, expect
+
+from tests.e2e.conftest import Server, Users
+from wanglai.client import Client
+
+from .conftest import Web, login
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PIN = "135790"
+
+
+def bounded(seconds: float) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Fail the test if its body takes longer than ``seconds``."""
+
+    def wrap(test: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(test)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            async with asyncio.timeout(seconds):
+                return await test(*args, **kwargs)
+
+        return run
+
+    return wrap
+
+
+# --- helpers over the DOM contract -------------------------------------------------------------
+
+
+def sel(name: str) -> str:
+    return f"[data-test={name}]"
+
+
+def messages(page: Page, text: str | None = None) -> Locator:
+    found = page.locator(f"{sel('chat')} {sel('message')}")
+    return found.filter(has_text=text) if text is not None else found
+
+
+async def send_text(page: Page, text: str) -> None:
+    composer = page.locator(f"textarea{sel('composer')}")
+    await composer.fill(text)
+    await composer.press("Enter")
+    await expect(messages(page, text).last).to_have_attribute("data-mine", "true")
+
+
+async def open_contacts(page: Page) -> None:
+    await page.locator(sel("nav-contacts")).click()
+
+
+async def open_direct_chat(page: Page, friend_id: int) -> None:
+    """Contacts → the friend → message: the one-to-one chat opens."""
+    await open_contacts(page)
+    friend = page.locator(f"{sel('friend')}[data-user-id='{friend_id}']")
+    await friend.locator(sel("message-friend")).click()
+    await expect(page.locator(sel("chat"))).to_be_visible()
+
+
+async def open_conversation(page: Page, has_text: str) -> None:
+    """Chats → the conversation whose row shows ``has_text`` (title or last message)."""
+    await page.locator(sel("nav-chats")).click()
+    row = page.locator(sel("conversation")).filter(has_text=has_text)
+    await row.first.click()
+    await expect(page.locator(sel("chat"))).to_be_visible()
+
+
+async def sdk_login(users: Users, phone: str) -> tuple[Client, int]:
+    """The same person on another device, through the Python SDK."""
+    client = await users.login(phone, device="browser-test-sdk")
+    return client, (await client.me()).id
+
+
+async def befriend(users: Users, phone_a: str, phone_b: str) -> tuple[Client, int, Client, int]:
+    """Makes two people friends through the SDK (before their browsers log in)."""
+    a, a_id = await sdk_login(users, phone_a)
+    b, b_id = await sdk_login(users, phone_b)
+    await a.request_friend(b_id)
+    incoming = (await b.friend_requests())["incoming"]
+    await b.accept_friend(incoming[0]["id"])
+    return a, a_id, b, b_id
+
+
+def credit(server: Server, phone: str, fen: int) -> None:
+    """``wanglai admin wallet credit`` against the running server's database."""
+    command = ["wallet", "credit", phone, str(fen), "--reason", "browser test"]
+    done = subprocess.run(
+        [sys.executable, "-m", "wanglai", "admin", *command],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def png(width: int = 16, height: int = 12) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def two_logged_in(web: Web, server: Server, phone_a: str, phone_b: str) -> tuple[Page, Page]:
+    alice = await web.page_for("alice")
+    bob = await web.page_for("bob")
+    await asyncio.gather(login(alice, server, phone_a), login(bob, server, phone_b))
+    return alice, bob
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+@bounded(30)
+async def test_the_page_loads_on_the_login_screen(web: Web) -> None:
+    page = await web.page_for("visitor")
+    await page.goto("/")
+    await expect(page.locator(sel("login"))).to_be_visible()
+    await expect(page.locator(f"input{sel('phone')}")).to_be_visible()
+    await expect(page.locator(f"button{sel('send-code')}")).to_be_visible()
+    await expect(page.locator(sel("code-hint"))).to_contain_text("data/sms.log")
+    await expect(page.locator(sel("app"))).to_be_hidden()
+    await web.shot(page, "login")
+    web.check_console()
+
+
+@bounded(60)
+async def test_two_people_become_friends_and_chat_live(
+    web: Web, server: Server, users: Users
+) -> None:
+    alice_phone, bob_phone = users.phone(), users.phone()
+    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
+    await expect(alice.locator(sel("me"))).to_contain_text(alice_phone[-4:])
+
+    # Alice finds Bob by his number and asks; Bob accepts the request that arrives live.
+    await open_contacts(alice)
+    await alice.locator(f"input{sel('contact-phone')}").fill(bob_phone)
+    await alice.locator(f"button{sel('find-contact')}").click()
+    result = alice.locator(sel("contact-result"))
+    await expect(result).to_be_visible()
+    await result.locator(sel("add-friend")).click()
+
+    await open_contacts(bob)
+    request = bob.locator(sel("friend-request"))
+    await expect(request).to_be_visible()
+    await request.locator(sel("accept-request")).click()
+    await expect(bob.locator(sel("friend"))).to_have_count(1)
+
+    # Alice sees the new friend and writes; Bob's list shows the chat, he opens it and answers.
+    friend = alice.locator(sel("friend"))
+    await expect(friend).to_have_count(1)
+    await friend.locator(sel("message-friend")).click()
+    await expect(alice.locator(sel("chat"))).to_be_visible()
+    await send_text(alice, "Hello Bob, it's Alice")
+
+    await bob.locator(sel("nav-chats")).click()
+    row = bob.locator(sel("conversation")).filter(has_text="Hello Bob, it's Alice")
+    await expect(row.locator(sel("conv-last"))).to_contain_text("Hello Bob, it's Alice")
+    await row.click()
+    await expect(messages(bob, "Hello Bob, it's Alice")).to_have_attribute("data-mine", "false")
+    await send_text(bob, "Hi Alice!")
+
+    await expect(messages(alice, "Hi Alice!")).to_have_attribute("data-mine", "false")
+    await send_text(alice, "Second line, live")
+    await expect(messages(bob, "Second line, live")).to_have_attribute("data-mine", "false")
+    await web.shot(alice, "alice-chat")
+    await web.shot(bob, "bob-chat")
+    web.check_console()
+
+
+@bounded(60)
+async def test_a_group_is_created_and_chatted_in(web: Web, server: Server, users: Users) -> None:
+    alice_phone, bob_phone = users.phone(), users.phone()
+    _, _, _, bob_id = await befriend(users, alice_phone, bob_phone)
+    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
+
+    await alice.locator(sel("nav-chats")).click()
+    new_group = alice.locator(f"button{sel('new-group')}")
+    if not await new_group.is_visible():
+        await open_contacts(alice)
+    await new_group.click()
+    await alice.locator(f"input{sel('group-title')}").fill("Hotpot club")
+    await alice.locator(f"input{sel('group-member')}[value='{bob_id}']").check()
+    await alice.locator(f"button{sel('create-group')}").click()
+    await expect(alice.locator(sel("chat"))).to_be_visible()
+    await send_text(alice, "Welcome to the hotpot club")
+
+    await open_conversation(bob, "Hotpot club")
+    await expect(messages(bob, "Welcome to the hotpot club")).to_be_visible()
+    await send_text(bob, "Thanks, count me in")
+    await expect(messages(alice, "Thanks, count me in")).to_have_attribute("data-mine", "false")
+    await web.shot(bob, "bob-group")
+    web.check_console()
+
+
+@bounded(60)
+async def test_an_image_reaches_the_other_side(web: Web, server: Server, users: Users) -> None:
+    alice_phone, bob_phone = users.phone(), users.phone()
+    _, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
+    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
+    await open_direct_chat(alice, bob_id)
+    await open_direct_chat(bob, alice_id)
+
+    await alice.locator(f"input[type=file]{sel('attach')}").set_input_files(
+        files=[FilePayload(name="red.png", mimeType="image/png", buffer=png(16, 12))]
+    )
+    mine = alice.locator(f"{sel('message')}[data-mine='true'] img{sel('message-image')}")
+    await expect(mine).to_be_visible()
+
+    theirs = bob.locator(f"{sel('message')}[data-mine='false'] img{sel('message-image')}")
+    await expect(theirs).to_be_visible()
+    # the picture itself arrived (decoded at its size), not just a broken-image box
+    await bob.wait_for_function(
+        "img => img.complete && img.naturalWidth === 16 && img.naturalHeight === 12",
+        arg=await theirs.element_handle(),
+    )
+    await web.shot(bob, "bob-image")
+    web.check_console()
+
+
+@bounded(60)
+async def test_a_recalled_message_is_recalled_on_both_sides(
+    web: Web, server: Server, users: Users
+) -> None:
+    alice_phone, bob_phone = users.phone(), users.phone()
+    _, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
+    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
+    await open_direct_chat(alice, bob_id)
+    await open_direct_chat(bob, alice_id)
+
+    await send_text(alice, "Oops, wrong chat")
+    await expect(messages(bob, "Oops, wrong chat")).to_be_visible()
+    mine = messages(alice, "Oops, wrong chat")
+    seq = await mine.get_attribute("data-seq")
+    assert seq
+
+    await mine.hover()
+    await mine.locator(sel("message-actions")).click()
+    await alice.locator(sel("action-recall")).click()
+    dialog = alice.locator(sel("dialog"))
+    confirm = dialog.locator(sel("confirm"))
+    recalled = alice.locator(f"{sel('message')}[data-seq='{seq}'][data-recalled='true']")
+    await expect(recalled.or_(confirm)).to_be_visible()
+    if await confirm.is_visible():
+        await confirm.click()
+    await expect(recalled).to_be_visible()
+    await expect(
+        bob.locator(f"{sel('message')}[data-seq='{seq}'][data-recalled='true']")
+    ).to_be_visible()
+    await expect(messages(bob, "Oops, wrong chat")).to_have_count(0)
+    await web.shot(bob, "bob-recalled")
+    web.check_console()
+
+
+async def fill_if_editable(page: Page, selector: str, value: str) -> None:
+    field = page.locator(selector)
+    if await field.is_visible() and await field.is_editable():
+        await field.fill(value)
+
+
+@bounded(60)
+async def test_a_red_packet_is_sent_and_opened(web: Web, server: Server, users: Users) -> None:
+    alice_phone, bob_phone = users.phone(), users.phone()
+    alice_sdk, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
+    await asyncio.to_thread(credit, server, alice_phone, 10_000)
+    await alice_sdk.set_pin(PIN)
+    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
+    await open_direct_chat(alice, bob_id)
+    await open_direct_chat(bob, alice_id)
+
+    await alice.locator(f"button{sel('send-redpacket')}").click()
+    dialog = alice.locator(sel("dialog"))
+    await expect(dialog).to_be_visible()
+    await dialog.locator(f"input{sel('amount')}").fill("8.88")
+    await fill_if_editable(alice, f"{sel('dialog')} input{sel('shares')}", "1")
+    await dialog.locator(f"input{sel('pin')}").fill(PIN)
+    await dialog.locator(f"button{sel('confirm')}").click()
+    await expect(alice.locator(sel("redpacket-card"))).to_be_visible()
+
+    card = bob.locator(sel("redpacket-card"))
+    await expect(card).to_be_visible()
+    await card.locator(sel("open-redpacket")).click()
+    claims = bob.locator(sel("redpacket-claims"))
+    await expect(claims).to_be_visible()
+    await expect(claims).to_contain_text("8.88")
+    await web.shot(bob, "bob-redpacket")
+
+    await bob.locator(sel("nav-wallet")).click()
+    await expect(bob.locator(sel("balance"))).to_contain_text("8.88")
+    await alice.locator(sel("nav-wallet")).click()
+    await expect(alice.locator(sel("balance"))).to_contain_text("91.12")
+    web.check_console()
+
+
+@bounded(60)
+async def test_the_page_comes_back_after_a_server_restart(
+    web: Web, server: Server, users: Users
+) -> None:
+    alice_phone, bob_phone = users.phone(), users.phone()
+    _, _, bob_sdk, bob_id = await befriend(users, alice_phone, bob_phone)
+    conv = await bob_sdk.open_direct((await bob_sdk.lookup(alice_phone)).id)
+    alice = await web.page_for("alice")
+    await login(alice, server, alice_phone)
+    await open_direct_chat(alice, bob_id)
+    await bob_sdk.send(conv, "Before the restart")
+    await expect(messages(alice, "Before the restart")).to_be_visible()
+
+    # While the server is down the browser logs its failed connections: expected here.
+    web.allow_console(r"WebSocket|ERR_CONNECTION_REFUSED|ERR_INTERNET_DISCONNECTED|Failed to load")
+    connection = alice.locator(sel("connection"))
+    await asyncio.to_thread(server.stop)
+    await expect(connection).not_to_have_attribute("data-state", "online")
+    # The page stays cut off until Bob has written: the message is one it missed.
+    await alice.context.set_offline(True)
+    await asyncio.to_thread(server.start)
+    await bob_sdk.send(conv, "Sent while you were away")
+    await alice.context.set_offline(False)
+
+    await expect(connection).to_have_attribute("data-state", "online", timeout=20_000)
+    await expect(messages(alice, "Sent while you were away")).to_have_count(1)
+    await expect(messages(alice, "Before the restart")).to_have_count(1)
+    await web.shot(alice, "alice-back")
+    web.check_console()
