@@ -80,8 +80,13 @@ async def test_direct_chat_history_typing_read_edit_reply_search(
     await expect(badge).to_have_count(0)  # read, now that the bottom is in view
     await alice.evaluate(WATCH_UNREAD, conv)
 
-    # Typing reaches the peer; the message then arrives live.
+    # Read state: unread until Bob opens the chat, then read.
+    await send_text(alice, "Before you look")
+    await expect(messages(alice, "Before you look")).to_have_attribute("data-read", "false")
     await open_direct_chat(bob, alice_id)
+    await expect(messages(alice, "Before you look")).to_have_attribute("data-read", "true")
+
+    # Typing reaches the peer; the message then arrives live.
     await bob.locator(f"textarea{sel('composer')}").press_sequentially("Are you th")
     await expect(alice.locator(sel("typing"))).to_be_visible()
     await bob.locator(f"textarea{sel('composer')}").fill("")
@@ -91,7 +96,7 @@ async def test_direct_chat_history_typing_read_edit_reply_search(
     assert await alice.evaluate("window.__badges") == [], "an unread badge on the open chat"
     await expect(badge).to_have_count(0)
 
-    # Read state: Bob has the chat open at the bottom, so Alice's message shows as read.
+    # Bob has the chat open at the bottom: what Alice sends now is read at once.
     await send_text(alice, "Yes, reading you")
     await expect(messages(alice, "Yes, reading you")).to_have_attribute("data-read", "true")
 
