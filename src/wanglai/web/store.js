@@ -42,6 +42,7 @@ export class Store {
   }
 
   clearSession() {
+    clearTimeout(this.cursorTimer); // a cursor saved late would outlive the session
     if (this.session) localStorage.removeItem(this.cursorKey());
     localStorage.removeItem(SESSION_KEY);
     this.session = null;
@@ -69,7 +70,9 @@ export class Store {
 
   saveCursor(seq) {
     clearTimeout(this.cursorTimer);
-    this.cursorTimer = setTimeout(() => localStorage.setItem(this.cursorKey(), String(seq)), 200);
+    this.cursorTimer = setTimeout(() => {
+      if (this.session) localStorage.setItem(this.cursorKey(), String(seq));
+    }, 200);
   }
 
   // --- change notification -----------------------------------------------------------------
