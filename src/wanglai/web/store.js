@@ -18,6 +18,7 @@ export class Store {
     this.media = new Map(); // hash -> Promise<object URL>
     this.balance = null;
     this.openConv = null;
+    this.reader = null; // {conv, watching()}: the open chat, which reads what arrives while at its bottom
     this.listeners = new Set();
     this.pending = new Map(); // client_id -> {conv, text, reply_to}
   }
@@ -41,6 +42,7 @@ export class Store {
   }
 
   clearSession() {
+    clearTimeout(this.cursorTimer); // a cursor saved late would outlive the session
     if (this.session) localStorage.removeItem(this.cursorKey());
     localStorage.removeItem(SESSION_KEY);
     this.session = null;
@@ -68,7 +70,9 @@ export class Store {
 
   saveCursor(seq) {
     clearTimeout(this.cursorTimer);
-    this.cursorTimer = setTimeout(() => localStorage.setItem(this.cursorKey(), String(seq)), 200);
+    this.cursorTimer = setTimeout(() => {
+      if (this.session) localStorage.setItem(this.cursorKey(), String(seq));
+    }, 200);
   }
 
   // --- change notification -----------------------------------------------------------------
@@ -196,7 +200,9 @@ export class Store {
           if (mine) {
             conv.read_seq = Math.max(conv.read_seq, msg.seq);
             conv.unread = 0;
-          } else if (!msg.recalled) conv.unread = (conv.unread || 0) + 1;
+          } else if (!msg.recalled && !(this.reader?.conv === msg.conv && this.reader.watching())) {
+            conv.unread = (conv.unread || 0) + 1; // not when the open chat shows it: it marks it read
+          }
         }
         this.clearTyping(msg.conv, msg.sender);
         this.emit("message", msg);

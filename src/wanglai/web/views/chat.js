@@ -531,6 +531,8 @@ export function chatPane(app, convId, { back }) {
     if (scroller.scrollTop < 150) loadOlder();
     if (atBottom()) markRead();
   });
+  const reader = { conv: convId, watching: () => document.visibilityState === "visible" && atBottom() };
+  store.reader = reader;
   const onVisible = () => markRead();
   document.addEventListener("visibilitychange", onVisible);
   const unsubscribe = store.subscribe((topic, detail) => {
@@ -568,6 +570,7 @@ export function chatPane(app, convId, { back }) {
     reveal,
     cleanup: () => {
       unsubscribe();
+      if (store.reader === reader) store.reader = null;
       document.removeEventListener("visibilitychange", onVisible);
       clearTimeout(readTimer);
       if (recorder) recorder.stop();
