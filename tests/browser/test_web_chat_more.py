@@ -12,7 +12,7 @@ from playwright.async_api import FilePayload, Page, expect
 from tests.e2e.conftest import Server, Users
 
 from .conftest import Web, login
-from .test_web_client import (
+from .steps import (
     befriend,
     bounded,
     messages,

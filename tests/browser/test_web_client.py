@@ -5,124 +5,29 @@ image, a recall, a red packet, and a server restart the page comes back from."""
 from __future__ import annotations
 
 import asyncio
-import functools
-import io
-import subprocess
-import sys
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
 
 import pytest
-from PIL import Image
-from playwright.async_api import FilePayload, Locator, Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from tests.e2e.conftest import Server, Users
-from wanglai.client import Client
 
 from .conftest import Web, login
+from .steps import (
+    PIN,
+    befriend,
+    bounded,
+    credit,
+    messages,
+    open_contacts,
+    open_conversation,
+    open_direct_chat,
+    png,
+    sel,
+    send_text,
+    two_logged_in,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-PIN = "135790"
-
-
-def bounded(seconds: float) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Fail the test if its body takes longer than ``seconds``."""
-
-    def wrap(test: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(test)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            async with asyncio.timeout(seconds):
-                return await test(*args, **kwargs)
-
-        return run
-
-    return wrap
-
-
-# --- helpers over the DOM contract -------------------------------------------------------------
-
-
-def sel(name: str) -> str:
-    return f"[data-test={name}]"
-
-
-def messages(page: Page, text: str | None = None) -> Locator:
-    found = page.locator(f"{sel('chat')} {sel('message')}")
-    return found.filter(has_text=text) if text is not None else found
-
-
-async def send_text(page: Page, text: str) -> None:
-    composer = page.locator(f"textarea{sel('composer')}")
-    await composer.fill(text)
-    await composer.press("Enter")
-    await expect(messages(page, text).last).to_have_attribute("data-mine", "true")
-
-
-async def open_contacts(page: Page) -> None:
-    await page.locator(sel("nav-contacts")).click()
-
-
-async def open_direct_chat(page: Page, friend_id: int) -> None:
-    """Contacts → the friend → message: the one-to-one chat opens."""
-    await open_contacts(page)
-    friend = page.locator(f"{sel('friend')}[data-user-id='{friend_id}']")
-    await friend.locator(sel("message-friend")).click()
-    await expect(page.locator(sel("chat"))).to_be_visible()
-
-
-async def open_conversation(page: Page, has_text: str) -> None:
-    """Chats → the conversation whose row shows ``has_text`` (title or last message)."""
-    await page.locator(sel("nav-chats")).click()
-    row = page.locator(sel("conversation")).filter(has_text=has_text)
-    await row.first.click()
-    await expect(page.locator(sel("chat"))).to_be_visible()
-
-
-async def sdk_login(users: Users, phone: str) -> tuple[Client, int]:
-    """The same person on another device, through the Python SDK."""
-    client = await users.login(phone, device="browser-test-sdk")
-    return client, (await client.me()).id
-
-
-async def befriend(users: Users, phone_a: str, phone_b: str) -> tuple[Client, int, Client, int]:
-    """Makes two people friends through the SDK (before their browsers log in)."""
-    a, a_id = await sdk_login(users, phone_a)
-    b, b_id = await sdk_login(users, phone_b)
-    await a.request_friend(b_id)
-    incoming = (await b.friend_requests())["incoming"]
-    await b.accept_friend(incoming[0]["id"])
-    return a, a_id, b, b_id
-
-
-def credit(server: Server, phone: str, fen: int) -> None:
-    """``wanglai admin wallet credit`` against the running server's database."""
-    command = ["wallet", "credit", phone, str(fen), "--reason", "browser test"]
-    done = subprocess.run(
-        [sys.executable, "-m", "wanglai", "admin", *command],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def png(width: int = 16, height: int = 12) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), (200, 30, 30)).save(out, format="PNG")
-    return out.getvalue()
-
-
-async def two_logged_in(web: Web, server: Server, phone_a: str, phone_b: str) -> tuple[Page, Page]:
-    alice = await web.page_for("alice")
-    bob = await web.page_for("bob")
-    await asyncio.gather(login(alice, server, phone_a), login(bob, server, phone_b))
-    return alice, bob
 
 
 # --- the tests ---------------------------------------------------------------------------------

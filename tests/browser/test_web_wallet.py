@@ -15,7 +15,7 @@ from tests.e2e.conftest import Server, Users
 from tests.e2e.test_funding import SandboxProcess
 
 from .conftest import Web
-from .test_web_client import PIN, befriend, bounded, credit, open_direct_chat, sel, two_logged_in
+from .steps import PIN, befriend, bounded, credit, open_direct_chat, sel, two_logged_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
