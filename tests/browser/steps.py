@@ -119,3 +119,16 @@ async def two_logged_in(web: Web, server: Server, phone_a: str, phone_b: str) ->
     bob = await web.page_for("bob")
     await asyncio.gather(login(alice, server, phone_a), login(bob, server, phone_b))
     return alice, bob
+
+
+async def friends_in_their_chat(
+    web: Web, server: Server, users: Users
+) -> tuple[Page, Page, int, int]:
+    """Alice and Bob, friends, each logged in in a browser with their direct chat open: their
+    pages and user ids."""
+    alice_phone, bob_phone = users.phone(), users.phone()
+    _, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
+    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
+    await open_direct_chat(alice, bob_id)
+    await open_direct_chat(bob, alice_id)
+    return alice, bob, alice_id, bob_id

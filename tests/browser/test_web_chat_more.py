@@ -15,6 +15,7 @@ from .conftest import Web, login
 from .steps import (
     befriend,
     bounded,
+    friends_in_their_chat,
     messages,
     open_conversation,
     open_direct_chat,
@@ -191,11 +192,7 @@ async def test_group_mention_invite_rename_admin_leave(
 async def test_a_file_arrives_and_a_block_refuses_messages(
     web: Web, server: Server, users: Users
 ) -> None:
-    alice_phone, bob_phone = users.phone(), users.phone()
-    _, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
-    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
-    await open_direct_chat(alice, bob_id)
-    await open_direct_chat(bob, alice_id)
+    alice, bob, alice_id, _ = await friends_in_their_chat(web, server, users)
 
     await alice.locator(f"input[type=file]{sel('attach')}").set_input_files(
         files=[FilePayload(name="notes.txt", mimeType="text/plain", buffer=b"bring water\n")]

@@ -17,6 +17,7 @@ from .steps import (
     befriend,
     bounded,
     credit,
+    friends_in_their_chat,
     messages,
     open_contacts,
     open_conversation,
@@ -117,11 +118,7 @@ async def test_a_group_is_created_and_chatted_in(web: Web, server: Server, users
 
 @bounded(60)
 async def test_an_image_reaches_the_other_side(web: Web, server: Server, users: Users) -> None:
-    alice_phone, bob_phone = users.phone(), users.phone()
-    _, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
-    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
-    await open_direct_chat(alice, bob_id)
-    await open_direct_chat(bob, alice_id)
+    alice, bob, _, _ = await friends_in_their_chat(web, server, users)
 
     await alice.locator(f"input[type=file]{sel('attach')}").set_input_files(
         files=[FilePayload(name="red.png", mimeType="image/png", buffer=png(16, 12))]
@@ -144,11 +141,7 @@ async def test_an_image_reaches_the_other_side(web: Web, server: Server, users: 
 async def test_a_recalled_message_is_recalled_on_both_sides(
     web: Web, server: Server, users: Users
 ) -> None:
-    alice_phone, bob_phone = users.phone(), users.phone()
-    _, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
-    alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
-    await open_direct_chat(alice, bob_id)
-    await open_direct_chat(bob, alice_id)
+    alice, bob, _, _ = await friends_in_their_chat(web, server, users)
 
     await send_text(alice, "Oops, wrong chat")
     await expect(messages(bob, "Oops, wrong chat")).to_be_visible()
