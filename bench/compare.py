@@ -286,8 +286,18 @@ def main(argv: list[str]) -> int:
             say(f"{name}: FAILED: {exc}")
             errors[name] = str(exc).strip()[-2000:]
         say(f"  ({time.perf_counter() - t0:.0f} s)")
+    runs = {n: {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **git()} for n in raw}
+    if args.out.exists():
+        # Systems not run this time keep their last numbers (each with its own run stamp).
+        before = json.loads(args.out.read_text())
+        for name, old in before.get("raw", {}).items():
+            if name not in args.systems and name not in raw:
+                raw[name] = old
+                config[name] = before.get("configuration", {}).get(name, {})
+                runs[name] = before.get("runs", {}).get(name, {})
     rat = ratios(raw)
     report = {
+        "runs": runs,
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **git(),
         "params": {
@@ -302,8 +312,8 @@ def main(argv: list[str]) -> int:
         "ratios": rat,
         "errors": errors,
     }
-    if "wanglai" in config:
-        report["versions"]["wanglai"] = report["commit"][:12]
+    if "wanglai" in runs:
+        report["versions"]["wanglai"] = runs["wanglai"].get("commit", "")[:12]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(raw, rat))

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from server import free_port
+from server import free_port, raise_nofile
 
 HUGE = {"per_second": 1_000_000, "burst_count": 1_000_000}
 """A rate limit that never bites."""
@@ -349,6 +349,9 @@ class Ejabberd:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # The node inherits this limit through su: at the default 1,024 it stops
+                # accepting connections a little before 1,000 users.
+                preexec_fn=raise_nofile,
             )
         _wait_api = f"http://127.0.0.1:{self.http_port}/api/status"
         deadline = time.monotonic() + 60
