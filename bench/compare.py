@@ -70,12 +70,15 @@ def summary(direct: Result, group: Result, rss: float, group_rss: float) -> Resu
     server_cpu = cpu_s(direct, "server_cpu_pct")
     return {
         "msgs_per_s": received,
-        "p50_ms": direct["p50_ms"],
-        "p99_ms": direct["p99_ms"],
+        # Nothing delivered: no latency to speak of (0 would read as instant).
+        "p50_ms": direct["p50_ms"] if received else None,
+        "p99_ms": direct["p99_ms"] if received else None,
         "rss_mb": rss,
         "cpu_s": server_cpu,
         "cpu_pct": direct["server_cpu_pct"],
-        "cpu_ms_per_msg": round(1000 * server_cpu / max(1, direct["received"]), 3),
+        "cpu_ms_per_msg": (
+            round(1000 * server_cpu / direct["received"], 3) if direct["received"] else None
+        ),
         "group_deliveries_per_s": group["deliveries_per_s"],
         "group_p99_ms": group["p99_ms"],
         "group_rss_mb": group_rss,
@@ -201,8 +204,8 @@ def ratios(raw: dict[str, Result]) -> dict[str, Result]:
         if name == "wanglai" or not peer:
             continue
 
-        def div(a: float, b: float) -> float | None:
-            return round(a / b, 2) if b else None
+        def div(a: float | None, b: float | None) -> float | None:
+            return round(a / b, 2) if a is not None and b else None
 
         out[name] = {
             "msgs_per_s": div(ours["msgs_per_s"], peer["msgs_per_s"]),
