@@ -334,8 +334,14 @@ class Ejabberd:
     def start(self) -> int:
         log = self.root / "logs" / "foreground.log"
         with log.open("ab") as out:
+            # setpriv, not ejabberdctl's own su: su goes through PAM, which drops the raised
+            # open-file limit, and at 1,024 the node stops accepting before 1,000 users.
             self.proc = subprocess.Popen(
                 [
+                    "setpriv",
+                    f"--reuid={self.user}",
+                    f"--regid={self.user}",
+                    "--init-groups",
                     "ejabberdctl",
                     "--config-dir",
                     str(self.root),
@@ -349,9 +355,8 @@ class Ejabberd:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                # The node inherits this limit through su: at the default 1,024 it stops
-                # accepting connections a little before 1,000 users.
                 preexec_fn=raise_nofile,
+                env={**os.environ, "HOME": "/var/lib/ejabberd"},
             )
         _wait_api = f"http://127.0.0.1:{self.http_port}/api/status"
         deadline = time.monotonic() + 60
