@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv smsc browser run test lint bench demo clean
+.PHONY: help venv smsc browser run test lint bench bench-compare demo clean
 
 help:
 	@echo "make venv   - create .venv and install wanglai[test] (editable)"
@@ -16,6 +16,8 @@ help:
 	@echo "make browser - install Debian's chromium for the browser tests (tests/browser)"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make bench  - run bench/run.py"
+	@echo "make bench-compare - Wanglai, Synapse and ejabberd side by side (bench/compare.py;"
+	@echo "              ARGS='--users 20 --duration 5' for a quick run)"
 	@echo "make demo   - run the demo"
 	@echo "make clean  - remove data/ and build artifacts (keeps .venv)"
 
@@ -64,6 +66,10 @@ lint: venv
 
 bench: venv smsc
 	$(BIN)/python bench/run.py
+
+# Installs the peers on first use: Synapse into bench/peers/synapse/venv, ejabberd with apt-get.
+bench-compare: venv
+	$(BIN)/python bench/compare.py $(ARGS)
 
 demo: venv
 	$(BIN)/wanglai demo

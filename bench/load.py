@@ -90,9 +90,12 @@ class Meter:
         self.recording = False
         self.marks: dict[str, float] = {}
 
-    async def mark(self, api: Api, name: str) -> None:
-        for key, value in (await server_metrics(api)).items():
-            self.marks[f"{name}.{key}"] = value
+    async def mark(self, api: Api | None, name: str) -> None:
+        """Record counters and readings under ``name``; the server's commit counters too when
+        ``api`` is Wanglai's (``None`` for another server)."""
+        if api is not None:
+            for key, value in (await server_metrics(api)).items():
+                self.marks[f"{name}.{key}"] = value
         self.marks[name + ".t"] = time.perf_counter()
         self.marks[name + ".received"] = self.received
         self.marks[name + ".acked"] = self.acked
@@ -237,7 +240,7 @@ class Peer:
                         await self.send()
 
 
-async def measure(api: Api, meter: Meter, p: dict[str, Any]) -> None:
+async def measure(api: Api | None, meter: Meter, p: dict[str, Any]) -> None:
     """Let the load settle for ``warmup`` seconds, then record for ``duration`` seconds."""
     await asyncio.sleep(float(p["warmup"]))
     await meter.mark(api, "start")
