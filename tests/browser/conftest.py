@@ -78,6 +78,9 @@ async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
             "--no-first-run",
             "--no-default-browser-check",
             "--disable-extensions",
+            # a microphone for voice messages: a fake device, permission granted without asking
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
         ],
     )
     try:

@@ -267,3 +267,27 @@ async def test_devices_phone_layout_and_keyboard(web: Web, server: Server, users
     await expect(other.locator(sel("login"))).to_be_visible()
     await web.shot(alice, "alice-devices")
     web.check_console()
+
+
+@bounded(60)
+async def test_a_voice_message_is_recorded_and_heard(
+    web: Web, server: Server, users: Users
+) -> None:
+    """Recorded in the browser (MediaRecorder on Chromium's fake microphone), uploaded, sent as
+    a voice message, and playable on the other side."""
+    alice, bob, _, _ = await friends_in_their_chat(web, server, users)
+    record = alice.locator(f"button{sel('record-voice')}")
+    await record.click()
+    await expect(record).to_have_attribute("aria-pressed", "true")
+    await asyncio.sleep(1.2)
+    await record.click()  # stop: the recording is uploaded and sent
+    await expect(record).to_have_attribute("aria-pressed", "false")
+    voice = bob.locator(f"{sel('message')}[data-mine='false'] audio")
+    await expect(voice).to_have_count(1)
+    await bob.wait_for_function(
+        "audio => audio.src.startsWith('blob:') || audio.src.includes('/v1/media/')",
+        arg=await voice.element_handle(),
+    )
+    await expect(bob.locator(f"{sel('message')}[data-mine='false']")).to_contain_text("1 s")
+    await web.shot(bob, "bob-voice")
+    web.check_console()
