@@ -38,7 +38,13 @@ from playwright.async_api import (
 )
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import Server, Users, database_for
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import Server, Users
+
+# The e2e suite's fixtures: a real `wanglai serve` on a fresh data dir (SQLite, or PostgreSQL
+# with WANGLAI_E2E_DB=postgres).
+e2e_database_url = e2e.e2e_database_url
+server = e2e.server
 
 CHROMIUM = os.environ.get("WANGLAI_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-results" / "screenshots"
@@ -87,22 +93,6 @@ async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
         yield launched
     finally:
         await launched.close()
-
-
-@pytest.fixture
-def browser_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """SQLite, or PostgreSQL when ``WANGLAI_E2E_DB=postgres`` (as for tests/e2e)."""
-    yield from database_for(request, os.environ.get("WANGLAI_E2E_DB", "sqlite"))
-
-
-@pytest.fixture
-def server(tmp_path: Path, browser_database_url: str) -> Iterator[Server]:
-    srv = Server(tmp_path / "data", browser_database_url)
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -23,10 +23,10 @@ BANK_SECRET = "browser-bank-secret"
 
 
 @pytest.fixture
-def server(tmp_path: Path, browser_database_url: str) -> Iterator[Server]:
+def server(tmp_path: Path, e2e_database_url: str) -> Iterator[Server]:
     """The server with a bank sandbox process beside it (top-ups by card settle through it)."""
     bank = SandboxProcess(["sandbox", "bank", "--secret", BANK_SECRET], tmp_path / "bank.log")
-    srv = Server(tmp_path / "data", browser_database_url)
+    srv = Server(tmp_path / "data", e2e_database_url)
     srv.env.update(WANGLAI_BANK_URL=bank.url, WANGLAI_BANK_SECRET=BANK_SECRET)
     try:
         bank.wait_ready()
