@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,10 +128,20 @@ class World:
 
 @pytest.fixture
 async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    async with world_with(db_url, tmp_path) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def world_with(db_url: str, tmp_path: Path, **settings: Any) -> AsyncIterator[World]:
+    """A started World on this database, with these settings changed (for a test module's own
+    ``world``-like fixture)."""
     clock = ManualClock()
     sms = RecordingSms()
-    settings = Settings(data_dir=tmp_path, database_url=db_url, code_pepper=b"test-pepper")
-    container = Container(settings, clock=clock, bus=LocalBus(), sms=sms)
+    config = Settings(
+        data_dir=tmp_path, database_url=db_url, code_pepper=b"test-pepper", **settings
+    )
+    container = Container(config, clock=clock, bus=LocalBus(), sms=sms)
     await container.start()
     delivered = Delivered()
     container.bus.subscribe(delivered)

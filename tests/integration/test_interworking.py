@@ -21,7 +21,7 @@ from wanglai.settings import Settings
 from wanglai.store import accounts, interworking
 from wanglai.store.sql import Op, scalar
 
-from .conftest import Delivered, RecordingSms, World
+from .conftest import Delivered, RecordingSms, World, world_with
 
 QUOTA = 3
 FALLBACK_S = 120
@@ -33,23 +33,10 @@ PLATFORM = "10690000"
 @pytest.fixture
 async def iw(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
     """A World with a small SMS quota and a short fallback delay."""
-    clock = ManualClock()
-    sms = RecordingSms()
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=db_url,
-        code_pepper=b"test-pepper",
-        sms_daily_quota=QUOTA,
-        sms_fallback_after_s=FALLBACK_S,
-    )
-    container = Container(settings, clock=clock, bus=LocalBus(), sms=sms)
-    await container.start()
-    delivered = Delivered()
-    container.bus.subscribe(delivered)
-    try:
-        yield World(container, clock, sms, delivered)
-    finally:
-        await container.close()
+    async with world_with(
+        db_url, tmp_path, sms_daily_quota=QUOTA, sms_fallback_after_s=FALLBACK_S
+    ) as made:
+        yield made
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], seconds: float = 5.0) -> Any:
