@@ -58,7 +58,9 @@ class Container:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.db: Database = connect(settings.database_url, settings.write_process)
+        self.db: Database = connect(
+            settings.database_url, settings.write_process, settings.sqlite_cache_mb
+        )
         self.bus: Bus = bus or LocalBus()
         self.sms_channel: SmsChannel = sms or _sms_channel(settings, self.clock)
         self.sms = SmsService(self.db, self.clock, self.sms_channel)
@@ -337,6 +339,8 @@ def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM; prints where it listens once it accepts connections."""
     started = time.perf_counter()
     _limit_malloc_arenas()
+    # before the container starts, so that its own check finds nothing to do
+    migrate.upgrade_apart(settings.database_url, SCHEMA_HEAD)
     with contextlib.suppress(ImportError):
         import uvloop
 

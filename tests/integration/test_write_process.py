@@ -14,6 +14,8 @@ from wanglai.domain.clock import ManualClock
 from wanglai.domain.errors import Conflict, NotFound, RateLimited, WanglaiError
 from wanglai.settings import Settings
 from wanglai.store import messages as message_store
+from wanglai.store.database import SqliteDatabase
+from wanglai.store.sql import Op, one
 
 from .conftest import Delivered, RecordingSms, World
 
@@ -60,6 +62,9 @@ async def test_sends_go_through_the_write_process(process_world: World) -> None:
     assert sorted(r.seq for r in results[:-1]) == list(range(1, 201))  # type: ignore[union-attr]
     with pytest.raises(Conflict):
         await m.send(alice.user_id, conv, "c5", "text", {"text": "different"})
+    again = await m.send(alice.user_id, conv, "c5", "text", {"text": "hello 5"})
+    first = next(r for r in results[:-1] if r.client_id == "c5")  # type: ignore[union-attr]
+    assert again == first  # the first message, as stored (a retry is answered with it)
     page = await world.container.sync.since(bob.user_id, 0, limit=500)
     assert [e.message.seq for e in page.events if e.message] == list(range(1, 201))
     assert len(world.delivered.for_user(bob.user_id)) == 200
@@ -68,3 +73,21 @@ async def test_sends_go_through_the_write_process(process_world: World) -> None:
     await m.send(alice.user_id, conv, "late", "text", {"text": "hello late"})
     found = await m.search(bob.user_id, "hello", None, 100)
     assert len(found) == 100
+
+
+def _cache_size() -> Op[int]:
+    row = yield from one("PRAGMA cache_size")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_the_page_cache_is_the_configured_size(tmp_path: Path) -> None:
+    db = SqliteDatabase(str(tmp_path / "w.db"), cache_mb=3)
+    await db.start()
+    try:
+        assert await db.read(_cache_size) == -3 * 1024  # negative: KiB, as SQLite counts it
+        assert await db.write(_cache_size) == -3 * 1024
+    finally:
+        await db.close()
+    with pytest.raises(ValueError, match="at least 1 MiB"):
+        SqliteDatabase(str(tmp_path / "w.db"), cache_mb=0)

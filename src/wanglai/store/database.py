@@ -172,12 +172,14 @@ def _run_sqlite(conn: sqlite3.Connection, fn: Callable[..., Op[T]], args: tuple[
         return stop.value  # type: ignore[no-any-return]
 
 
-def _sqlite_connect(path: str) -> sqlite3.Connection:
+def _sqlite_connect(path: str, cache_mb: int = 8) -> sqlite3.Connection:
+    """A connection as every part of the server uses it; ``cache_mb`` is its page cache (the
+    operating system's file cache sits behind it, so a small one mostly saves memory)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
     return conn
 
 
@@ -306,9 +308,13 @@ class SqliteDatabase(Database):
         readers: int = 2,
         checkpoint_s: float = 0.5,
         write_process: bool = False,
+        cache_mb: int = 8,
     ) -> None:
         super().__init__()
+        if cache_mb < 1:
+            raise ValueError(f"the SQLite page cache is at least 1 MiB, not {cache_mb}")
         self.path = path
+        self.cache_mb = cache_mb
         self.checkpoint_s = checkpoint_s
         self.max_batch = max_batch
         self._stopping = threading.Event()
@@ -322,7 +328,7 @@ class SqliteDatabase(Database):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        writer = _sqlite_connect(self.path)
+        writer = _sqlite_connect(self.path, self.cache_mb)
         # Checkpoints copy the WAL into the database file and fsync it; done inline they would
         # stall every Nth commit, so a thread of their own does them instead (PASSIVE: never
         # blocks the writer or readers).
@@ -338,7 +344,7 @@ class SqliteDatabase(Database):
         if self.write_process:
             from wanglai.store.write_process import WriteProcess
 
-            worker = WriteProcess(self.path)
+            worker = WriteProcess(self.path, self.cache_mb)
             await loop.run_in_executor(None, worker.start)
             self._worker = worker
             self._remote = _Lane(
@@ -369,7 +375,7 @@ class SqliteDatabase(Database):
         self._readers.shutdown(wait=True)
 
     def _checkpoint_loop(self) -> None:
-        conn = _sqlite_connect(self.path)
+        conn = _sqlite_connect(self.path, self.cache_mb)
         try:
             while not self._stopping.wait(self.checkpoint_s):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -389,7 +395,7 @@ class SqliteDatabase(Database):
     def _read_sync(self, fn: Callable[..., Op[T]], args: tuple[Any, ...]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _sqlite_connect(self.path)
+            conn = _sqlite_connect(self.path, self.cache_mb)
             self._local.conn = conn
         conn.execute("BEGIN")
         try:
@@ -598,10 +604,11 @@ def _retryable(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) in _RETRYABLE
 
 
-def connect(url: str, write_process: bool = False) -> Database:
+def connect(url: str, write_process: bool = False, sqlite_cache_mb: int = 8) -> Database:
     """Build the driver for a ``sqlite:///path`` or ``postgresql://…`` URL."""
     if url.startswith("sqlite:///"):
-        return SqliteDatabase(url[len("sqlite:///") :], write_process=write_process)
+        path = url[len("sqlite:///") :]
+        return SqliteDatabase(path, write_process=write_process, cache_mb=sqlite_cache_mb)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://…")

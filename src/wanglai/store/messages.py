@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import Any
 
 from wanglai.domain.errors import NotFound, WanglaiError
 from wanglai.domain.interworking import SmsPlan, check_fallback
@@ -14,6 +16,7 @@ from wanglai.store.sql import (
     Op,
     Row,
     Values,
+    Wire,
     all_rows,
     batched,
     execute,
@@ -221,19 +224,7 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
                 )
             if it.media is not None:
                 media_rows[(it.media, it.conv_id)] = seq
-            message = (
-                it.conv_id,
-                seq,
-                it.sender_id,
-                it.client_id,
-                it.kind,
-                it.body,
-                it.reply_to,
-                it.now_ms,
-                None,
-                None,
-            )
-            outcomes[index] = Appended(message, deliveries, False, index in sms_to)
+            outcomes[index] = Appended(_row(it, seq), deliveries, False, index in sms_to)
             if index in sms_to:
                 recipient, fallback = sms_to[index]
                 if not fallback:
@@ -270,7 +261,50 @@ def append_many(items: list[NewMessage]) -> Op[list[Appended | WanglaiError]]:
     return [o for o in outcomes if o is not None]
 
 
-batched(append, append_many)
+def _row(it: NewMessage, seq: int) -> Row:
+    """The stored row of a new message, as ``MESSAGE_COLUMNS`` reads it back."""
+    return (
+        it.conv_id,
+        seq,
+        it.sender_id,
+        it.client_id,
+        it.kind,
+        it.body,
+        it.reply_to,
+        it.now_ms,
+        None,
+        None,
+    )
+
+
+_fields = attrgetter(*(f.name for f in fields(NewMessage)))
+
+
+def _pack_result(appended: Appended) -> object:
+    """A new message goes back as its seq and deliveries (the sender has the rest); a
+    duplicate as itself."""
+    if appended.duplicate:
+        return appended
+    return (int(appended.message[1]), appended.deliveries, appended.texted)
+
+
+def _unpack_result(args: tuple[Any, ...], packed: Any) -> Appended:
+    if isinstance(packed, Appended):
+        return packed
+    seq, deliveries, texted = packed
+    return Appended(_row(args[0], seq), deliveries, False, texted)
+
+
+batched(
+    append,
+    append_many,
+    Wire(
+        pack_args=lambda args: _fields(args[0]),
+        unpack_args=lambda data: (NewMessage(*data),),
+        pack_result=_pack_result,
+        unpack_result=_unpack_result,
+    ),
+)
 
 
 @dataclass(frozen=True)

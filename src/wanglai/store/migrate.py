@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +46,35 @@ def _sqlite_current(url: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _postgres_current(url: str) -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    return None if row is None else str(row[0])
+
+
+def current(url: str) -> str | None:
+    """The database's revision, read with the plain driver (``None``: not migrated yet)."""
+    if url.startswith("sqlite:///"):
+        return _sqlite_current(url)
+    return _postgres_current(url)
+
+
 def upgrade(url: str, known_head: str | None = None) -> None:
     """Apply every pending migration to the database at ``url``.
 
-    For SQLite the current revision is read first with the stdlib driver, so a server whose
-    database is up to date starts without importing Alembic (``known_head`` is the newest
-    revision id, checked by the tests against the version files).
+    The current revision is read first with the plain driver, so a server whose database is
+    up to date starts without importing Alembic (``known_head`` is the newest revision id,
+    checked by the tests against the version files).
     """
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        if known_head is not None and _sqlite_current(url) == known_head:
-            return
+    if known_head is not None and current(url) == known_head:
+        return
     from alembic import command
     from sqlalchemy import create_engine
 
@@ -66,3 +86,21 @@ def upgrade(url: str, known_head: str | None = None) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+def upgrade_apart(url: str, known_head: str | None = None) -> None:
+    """:func:`upgrade` in a short-lived child process when there is anything to do.
+
+    Alembic and SQLAlchemy take ~26 MB of a process once imported and the server never needs
+    them again, so a server that has to migrate lets a child do it and does not keep them.
+    Raises ``RuntimeError`` with the child's error output if the migration fails.
+    """
+    if known_head is not None and current(url) == known_head:
+        return
+    code = "import sys; from wanglai.store.migrate import upgrade; upgrade(sys.argv[1])"
+    done = subprocess.run(
+        [sys.executable, "-c", code, url], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(f"migrating {url} failed: {lines[-1] if lines else done.returncode}")

@@ -69,17 +69,40 @@ _BATCHES: dict[Callable[..., Any], BatchFn] = {}
 _PORTABLE: set[Callable[..., Any]] = set()
 
 
-def portable(fn: Callable[..., Any]) -> None:
+@dataclass(frozen=True)
+class Wire:
+    """How a portable query's arguments and result cross the pipe to the write process in a
+    smaller form than themselves (plain tuples pickle several times faster than dataclasses,
+    and a result need not carry back what the caller sent). ``unpack_result`` gets the
+    caller's own arguments with the packed result."""
+
+    pack_args: Callable[[tuple[Any, ...]], Any]
+    unpack_args: Callable[[Any], tuple[Any, ...]]
+    pack_result: Callable[[Any], Any]
+    unpack_result: Callable[[tuple[Any, ...], Any], Any]
+
+
+_WIRES: dict[Callable[..., Any], Wire] = {}
+
+
+def portable(fn: Callable[..., Any], wire: Wire | None = None) -> None:
     """Declare that ``fn`` takes only plain, picklable arguments and refers to nothing of the
-    process that calls it, so another process may run it (see ``store/write_process.py``)."""
+    process that calls it, so another process may run it (see ``store/write_process.py``);
+    ``wire`` packs its arguments and results for the trip."""
     _PORTABLE.add(fn)
+    if wire is not None:
+        _WIRES[fn] = wire
 
 
 def is_portable(fn: Callable[..., Any]) -> bool:
     return fn in _PORTABLE
 
 
-def batched(single: Callable[[Any], Op[Any]], many_fn: BatchFn) -> None:
+def wire_of(fn: Callable[..., Any]) -> Wire | None:
+    return _WIRES.get(fn)
+
+
+def batched(single: Callable[[Any], Op[Any]], many_fn: BatchFn, wire: Wire | None = None) -> None:
     """Declare that the one-argument query ``single`` has a set-wise variant ``many_fn``.
 
     When the group-commit writer finds several queued calls of ``single`` next to each other,
@@ -87,7 +110,7 @@ def batched(single: Callable[[Any], Op[Any]], many_fn: BatchFn) -> None:
     per argument, in order: a result, or the exception that refused that one item.
     """
     _BATCHES[single] = many_fn
-    portable(single)
+    portable(single, wire)
 
 
 def batch_variant(fn: Callable[..., Any]) -> BatchFn | None:

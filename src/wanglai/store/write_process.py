@@ -20,15 +20,17 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from wanglai.store.sql import wire_of
+
 log = logging.getLogger("wanglai.store")
 Done = Callable[[list[tuple[Any, bool, Any]]], None]
 
 
-def _serve(path: str, pipe: Connection) -> None:
+def _serve(path: str, cache_mb: int, pipe: Connection) -> None:
     """The child: receive batches of (query, args), commit each batch, send back outcomes."""
     from wanglai.store.database import _commit_sqlite, _Job, _sqlite_connect
 
-    conn = _sqlite_connect(path)
+    conn = _sqlite_connect(path, cache_mb)
     conn.execute("PRAGMA wal_autocheckpoint=0")  # the parent's checkpoint thread does it
     try:
         while True:
@@ -38,11 +40,28 @@ def _serve(path: str, pipe: Connection) -> None:
                 return
             if request is None:
                 return
-            jobs = [_Job(fn, args, None) for fn, args in request]
+            jobs = []
+            for fn, data in request:
+                wire = wire_of(fn)
+                jobs.append(_Job(fn, data if wire is None else wire.unpack_args(data), None))
             outcomes = _commit_sqlite(conn, jobs)
-            pipe.send([(ok, value) for _job, ok, value in outcomes])
+            answers = []
+            for job, ok, value in outcomes:
+                wire = wire_of(job.fn) if ok else None
+                answers.append((ok, value if wire is None else wire.pack_result(value)))
+            pipe.send(answers)
     finally:
         conn.close()
+
+
+def _pack(job: Any) -> Any:
+    wire = wire_of(job.fn)
+    return job.args if wire is None else wire.pack_args(job.args)
+
+
+def _unpack(job: Any, ok: bool, value: Any) -> tuple[Any, bool, Any]:
+    wire = wire_of(job.fn) if ok else None
+    return job, ok, value if wire is None else wire.unpack_result(job.args, value)
 
 
 class WriteProcess:
@@ -51,8 +70,9 @@ class WriteProcess:
     batch's outcomes, in order, and calls its ``done``. So the child commits batch N+1 while
     the parent is still pickling N+2 and settling N."""
 
-    def __init__(self, path: str, depth: int = 2) -> None:
+    def __init__(self, path: str, cache_mb: int = 8, depth: int = 2) -> None:
         self.path = path
+        self.cache_mb = cache_mb
         self._pipe: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._room = threading.Semaphore(depth)
@@ -65,7 +85,10 @@ class WriteProcess:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         process = context.Process(
-            target=_serve, args=(self.path, child), name="wanglai-writer", daemon=True
+            target=_serve,
+            args=(self.path, self.cache_mb, child),
+            name="wanglai-writer",
+            daemon=True,
         )
         process.start()
         child.close()
@@ -83,7 +106,7 @@ class WriteProcess:
             assert self._pipe is not None
             self._in_flight.append((batch, done))
             try:
-                self._pipe.send([(job.fn, job.args) for job in batch])
+                self._pipe.send([(job.fn, _pack(job)) for job in batch])
             except (OSError, ValueError) as exc:
                 log.error("write process lost (%s)", exc)  # the reader fails what is in flight
 
@@ -96,7 +119,7 @@ class WriteProcess:
             with self._lock:
                 batch, done = self._in_flight.popleft()
             self._room.release()
-            done([(job, ok, value) for job, (ok, value) in zip(batch, answers, strict=True)])
+            done([_unpack(job, ok, value) for job, (ok, value) in zip(batch, answers, strict=True)])
         # The child is gone: what it committed is durable, what it did not is not; the callers
         # still waiting are told it failed (a retry with the same client id is safe).
         with self._lock:
