@@ -29,7 +29,7 @@ from server import PYTHON, ROOT, Server, family
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "results" / "compare.json"
-SYSTEMS = ("wanglai", "synapse", "ejabberd")
+SYSTEMS = ("wanglai", "synapse", "synapse-pg", "ejabberd")
 Result = dict[str, Any]
 
 
@@ -120,36 +120,59 @@ def run_wanglai(args: argparse.Namespace) -> tuple[Result, Result]:
     return summary(direct, group, rss, group_rss), config
 
 
-def run_synapse(args: argparse.Namespace) -> tuple[Result, Result]:
-    peer = Synapse(args.peers_dir)
+def run_synapse(args: argparse.Namespace, postgres: bool = False) -> tuple[Result, Result]:
+    peer = Synapse(args.peers_dir, postgres=postgres)
+    name = peer.name
     peer.install()
     out: dict[str, Result] = {}
     rss: dict[str, float] = {}
     config: Result = {}
     for scenario in ("direct", "group"):
         config = peer.configure()
-        peer.start()
-        params = {
-            **common(args),
-            "base": peer.base,
-            "secret": peer.secret,
-            "server_pid": peer.pid,
-            "users": args.users,
-            "members": args.members,
-            "prefix": "bench",
-            "window": args.group_window if scenario == "group" else args.window,
-        }
-        say(f"synapse {scenario}: pid {peer.pid} on {peer.base}")
         try:
+            peer.start()
+            window = args.group_window if scenario == "group" else args.synapse_window
+            cap = 0 if scenario == "group" else args.synapse_max_in_flight
+            params = {
+                **common(args),
+                "warmup": args.synapse_warmup,
+                "base": peer.base,
+                "secret": peer.secret,
+                "server_pid": peer.pid,
+                "also_pids": peer.also_pids,
+                "users": args.users,
+                "members": args.members,
+                "prefix": "bench",
+                "window": window,
+                "max_in_flight": cap,
+            }
+            say(
+                f"{name} {scenario}: pid {peer.pid} on {peer.base}, window {window}"
+                + (f", at most {cap} in flight in all" if cap else "")
+            )
             result = drive("matrix_load.py", scenario, params, args.timeout)
-            rss[scenario] = peak_rss_mb(peer.pid)
+            rss[scenario] = sum(peak_rss_mb(pid) for pid in (peer.pid, *peer.also_pids))
+            result["server_log"] = peer.log_summary()
         finally:
             peer.stop()
         if scenario == "group":
             result["deliveries_per_s"] = result["received_per_s"]
         out[scenario] = result
     config["version"] = peer.version()
+    cap = args.synapse_max_in_flight
+    config["direct_in_flight"] = (
+        f"{args.synapse_window} in flight per user (--synapse-window)"
+        + (f", at most {cap} in flight over all users (--synapse-max-in-flight)" if cap else "")
+        + f"; Wanglai and ejabberd: {args.window} per user (--window)"
+    )
+    config["warmup"] = (
+        f"{args.synapse_warmup} s before measuring (--synapse-warmup; the others: {args.warmup} s)"
+    )
     return summary(out["direct"], out["group"], rss["direct"], rss["group"]), config
+
+
+def run_synapse_pg(args: argparse.Namespace) -> tuple[Result, Result]:
+    return run_synapse(args, postgres=True)
 
 
 def run_ejabberd(args: argparse.Namespace) -> tuple[Result, Result]:
@@ -191,7 +214,12 @@ def run_ejabberd(args: argparse.Namespace) -> tuple[Result, Result]:
     return summary(out["direct"], out["group"], rss["direct"], rss["group"]), config
 
 
-RUNNERS = {"wanglai": run_wanglai, "synapse": run_synapse, "ejabberd": run_ejabberd}
+RUNNERS = {
+    "wanglai": run_wanglai,
+    "synapse": run_synapse,
+    "synapse-pg": run_synapse_pg,
+    "ejabberd": run_ejabberd,
+}
 
 
 def ratios(raw: dict[str, Result]) -> dict[str, Result]:
@@ -258,7 +286,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--users", type=int, default=1000, help="direct: users, in pairs (1000)")
-    parser.add_argument("--window", type=int, default=8, help="direct: in flight per user (8)")
+    parser.add_argument(
+        "--window", type=int, default=8, help="direct: in flight per user, Wanglai, ejabberd (8)"
+    )
+    parser.add_argument(
+        "--synapse-window",
+        type=int,
+        default=1,
+        help="direct: in flight per user, Synapse (both databases) (1)",
+    )
+    parser.add_argument(
+        "--synapse-max-in-flight",
+        type=int,
+        default=64,
+        help="direct: at most this many sends in flight over all Synapse users (64; 0: no cap)",
+    )
+    parser.add_argument(
+        "--synapse-warmup",
+        type=float,
+        default=20.0,
+        help="Synapse: seconds before measuring (20): its 1,000 long-polls connect slowly",
+    )
     parser.add_argument("--members", type=int, default=100, help="group: members (100)")
     parser.add_argument("--group-window", type=int, default=16, help="group: in flight (16)")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds (60)")
