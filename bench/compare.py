@@ -4,13 +4,16 @@
     .venv/bin/python bench/compare.py --users 20 --duration 5   # plumbing check
     .venv/bin/python bench/compare.py --systems wanglai ejabberd
 
-Each system runs twice on a fresh server: ``direct`` (``--users`` users in pairs, each keeping
-``--window`` messages in flight to its peer) and ``group`` (one room of ``--members`` members,
-one sender keeping ``--group-window`` in flight; every member's copy is a delivery, the sender's
-own included). The load comes from one process per protocol (``load.py`` for Wanglai,
-``matrix_load.py``, ``xmpp_load.py``), all of the same design: uvloop, one connection per user,
-a window per sender, the send time in the body. Peers are installed and configured by
-``peers.py`` under ``--peers-dir``. Writes ``results/compare.json`` and prints a table.
+Systems: ``wanglai``, ``synapse`` (Synapse on SQLite), ``synapse-pg`` (the same Synapse on a
+throwaway PostgreSQL cluster) and ``ejabberd``. Each runs twice on a fresh server: ``direct``
+(``--users`` users in pairs, each keeping ``--window`` messages in flight to its peer; Synapse
+``--synapse-window``, and at most ``--synapse-max-in-flight`` over all its users) and ``group``
+(one room of ``--members`` members, one sender keeping ``--group-window`` in flight; every
+member's copy is a delivery, the sender's own included). The load comes from one process per
+protocol (``load.py`` for Wanglai, ``matrix_load.py``, ``xmpp_load.py``), all of the same design:
+uvloop, one connection per user, a window per sender, the send time in the body. Peers are
+installed and configured by ``peers.py`` under ``--peers-dir``. Writes ``results/compare.json``
+and prints a table.
 """
 
 from __future__ import annotations
@@ -46,6 +49,20 @@ def peak_rss_mb(pid: int) -> float:
     return round(total / 1024, 1)
 
 
+def pss_mb(pid: int) -> float:
+    """The proportional set size (Pss: shared pages split among their users) of the process and
+    its children now, in MB; unlike a sum of RSS it counts shared memory once."""
+    total = 0
+    for one in family(pid):
+        try:
+            for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
 def drive(script: str, scenario: str, params: Result, timeout_s: float) -> Result:
     proc = subprocess.run(
         [PYTHON, str(BENCH / script), scenario, json.dumps(params)],
@@ -62,13 +79,14 @@ def drive(script: str, scenario: str, params: Result, timeout_s: float) -> Resul
 
 
 def cpu_s(out: Result, key: str) -> float:
-    return round(out[key] * out["seconds"] / 100, 1)
+    return round(float(out[key]) * float(out["seconds"]) / 100, 1)
 
 
-def summary(direct: Result, group: Result, rss: float, group_rss: float) -> Result:
+def summary(direct: Result, group: Result, rss: float, group_rss: float, in_flight: str) -> Result:
     received = direct["received_per_s"]
     server_cpu = cpu_s(direct, "server_cpu_pct")
     return {
+        "in_flight": in_flight,
         "msgs_per_s": received,
         # Nothing delivered: no latency to speak of (0 would read as instant).
         "p50_ms": direct["p50_ms"] if received else None,
@@ -117,7 +135,7 @@ def run_wanglai(args: argparse.Namespace) -> tuple[Result, Result]:
         "server": "`python -m wanglai serve` (bench/server.py), default settings,"
         " OTP limits raised",
     }
-    return summary(direct, group, rss, group_rss), config
+    return summary(direct, group, rss, group_rss, f"{args.window} per user"), config
 
 
 def run_synapse(args: argparse.Namespace, postgres: bool = False) -> tuple[Result, Result]:
@@ -151,7 +169,9 @@ def run_synapse(args: argparse.Namespace, postgres: bool = False) -> tuple[Resul
                 + (f", at most {cap} in flight in all" if cap else "")
             )
             result = drive("matrix_load.py", scenario, params, args.timeout)
-            rss[scenario] = sum(peak_rss_mb(pid) for pid in (peer.pid, *peer.also_pids))
+            pids = (peer.pid, *peer.also_pids)
+            rss[scenario] = sum(peak_rss_mb(pid) for pid in pids)
+            result["server_pss_mb_at_end"] = round(sum(pss_mb(pid) for pid in pids), 1)
             result["server_log"] = peer.log_summary()
         finally:
             peer.stop()
@@ -168,7 +188,8 @@ def run_synapse(args: argparse.Namespace, postgres: bool = False) -> tuple[Resul
     config["warmup"] = (
         f"{args.synapse_warmup} s before measuring (--synapse-warmup; the others: {args.warmup} s)"
     )
-    return summary(out["direct"], out["group"], rss["direct"], rss["group"]), config
+    in_flight = f"{args.synapse_window} per user" + (f", ≤ {cap} in all" if cap else "")
+    return summary(out["direct"], out["group"], rss["direct"], rss["group"], in_flight), config
 
 
 def run_synapse_pg(args: argparse.Namespace) -> tuple[Result, Result]:
@@ -211,7 +232,8 @@ def run_ejabberd(args: argparse.Namespace) -> tuple[Result, Result]:
             result["deliveries_per_s"] = result["received_per_s"]
         out[scenario] = result
     config["version"] = peer.version()
-    return summary(out["direct"], out["group"], rss["direct"], rss["group"]), config
+    in_flight = f"{args.window} per user"
+    return summary(out["direct"], out["group"], rss["direct"], rss["group"], in_flight), config
 
 
 RUNNERS = {
@@ -249,6 +271,7 @@ def ratios(raw: dict[str, Result]) -> dict[str, Result]:
 
 
 ROWS = (
+    ("in_flight", "direct sends in flight", "{}"),
     ("msgs_per_s", "direct msgs/s delivered", "{:,.0f}"),
     ("p50_ms", "direct p50 ms", "{:,.1f}"),
     ("p99_ms", "direct p99 ms", "{:,.1f}"),

@@ -84,6 +84,17 @@ class Postgres:
         self.port = 0
         self.bin = Path()
 
+    def install(self) -> None:
+        """PostgreSQL from Debian's package when no ``initdb`` is found (as ``scripts/pg.sh``)."""
+        try:
+            pg_bin()
+        except RuntimeError:
+            if os.geteuid() != 0:
+                raise
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], check=True, env=env)
+
     def _as_pg(self, *cmd: str | Path) -> list[str]:
         args = [str(c) for c in cmd]
         return ["runuser", "-u", self.user, "--", *args] if os.geteuid() == 0 else args
@@ -211,8 +222,10 @@ class Synapse:
             self.venv.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(["python3", "-m", "venv", str(self.venv)], check=True)
             subprocess.run([pip, "install", "-q", "matrix-synapse"], check=True)
-        if self.pg is not None and not self._has("psycopg2"):
-            subprocess.run([pip, "install", "-q", "psycopg2-binary"], check=True)
+        if self.pg is not None:
+            self.pg.install()
+            if not self._has("psycopg2"):
+                subprocess.run([pip, "install", "-q", "psycopg2-binary"], check=True)
 
     def _has(self, module: str) -> bool:
         probe = [str(self.python), "-c", f"import {module}"]
@@ -312,7 +325,9 @@ class Synapse:
                 "rss": "peak RSS is the sum of the VmHWM of Synapse's process and of every"
                 " process of the PostgreSQL cluster (postmaster and its children, read at the"
                 " end of the run); shared memory (shared_buffers) touched by several postgres"
-                " processes is counted once per process, so this overstates",
+                " processes is counted once per process, so this overstates (idle after"
+                " start-up: Synapse 121 MB, the cluster's 16 processes 236 MB of RSS but 50 MB"
+                " of Pss); detail.*.server_pss_mb_at_end has the Pss sum at the end of each run",
                 "cpu": "server CPU is Synapse's process plus the PostgreSQL cluster's processes",
             }
         # JSON is YAML: Synapse merges this file over the generated one.
