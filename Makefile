@@ -16,7 +16,7 @@ help:
 	@echo "make browser - install Debian's chromium for the browser tests (tests/browser)"
 	@echo "make lint   - ruff check, ruff format --check, mypy"
 	@echo "make bench  - run bench/run.py"
-	@echo "make bench-compare - Wanglai, Synapse and ejabberd side by side (bench/compare.py;"
+	@echo "make bench-compare - Wanglai, Synapse (SQLite, PostgreSQL), ejabberd (bench/compare.py;"
 	@echo "              ARGS='--users 20 --duration 5' for a quick run)"
 	@echo "make demo   - run the demo"
 	@echo "make clean  - remove data/ and build artifacts (keeps .venv)"
@@ -67,7 +67,8 @@ lint: venv
 bench: venv smsc
 	$(BIN)/python bench/run.py
 
-# Installs the peers on first use: Synapse into bench/peers/synapse/venv, ejabberd with apt-get.
+# Installs the peers on first use: Synapse into bench/peers/synapse/venv (psycopg2-binary too for
+# synapse-pg), ejabberd and PostgreSQL (when initdb is missing) with apt-get.
 bench-compare: venv
 	$(BIN)/python bench/compare.py $(ARGS)
 

@@ -4,13 +4,16 @@
     .venv/bin/python bench/compare.py --users 20 --duration 5   # plumbing check
     .venv/bin/python bench/compare.py --systems wanglai ejabberd
 
-Each system runs twice on a fresh server: ``direct`` (``--users`` users in pairs, each keeping
-``--window`` messages in flight to its peer) and ``group`` (one room of ``--members`` members,
-one sender keeping ``--group-window`` in flight; every member's copy is a delivery, the sender's
-own included). The load comes from one process per protocol (``load.py`` for Wanglai,
-``matrix_load.py``, ``xmpp_load.py``), all of the same design: uvloop, one connection per user,
-a window per sender, the send time in the body. Peers are installed and configured by
-``peers.py`` under ``--peers-dir``. Writes ``results/compare.json`` and prints a table.
+Systems: ``wanglai``, ``synapse`` (Synapse on SQLite), ``synapse-pg`` (the same Synapse on a
+throwaway PostgreSQL cluster) and ``ejabberd``. Each runs twice on a fresh server: ``direct``
+(``--users`` users in pairs, each keeping ``--window`` messages in flight to its peer; Synapse
+``--synapse-window``, and at most ``--synapse-max-in-flight`` over all its users) and ``group``
+(one room of ``--members`` members, one sender keeping ``--group-window`` in flight; every
+member's copy is a delivery, the sender's own included). The load comes from one process per
+protocol (``load.py`` for Wanglai, ``matrix_load.py``, ``xmpp_load.py``), all of the same design:
+uvloop, one connection per user, a window per sender, the send time in the body. Peers are
+installed and configured by ``peers.py`` under ``--peers-dir``. Writes ``results/compare.json``
+and prints a table.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from server import PYTHON, ROOT, Server, family
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "results" / "compare.json"
-SYSTEMS = ("wanglai", "synapse", "ejabberd")
+SYSTEMS = ("wanglai", "synapse", "synapse-pg", "ejabberd")
 Result = dict[str, Any]
 
 
@@ -40,6 +43,20 @@ def peak_rss_mb(pid: int) -> float:
         try:
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def pss_mb(pid: int) -> float:
+    """The proportional set size (Pss: shared pages split among their users) of the process and
+    its children now, in MB; unlike a sum of RSS it counts shared memory once."""
+    total = 0
+    for one in family(pid):
+        try:
+            for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
         except OSError:
             continue
@@ -62,13 +79,14 @@ def drive(script: str, scenario: str, params: Result, timeout_s: float) -> Resul
 
 
 def cpu_s(out: Result, key: str) -> float:
-    return round(out[key] * out["seconds"] / 100, 1)
+    return round(float(out[key]) * float(out["seconds"]) / 100, 1)
 
 
-def summary(direct: Result, group: Result, rss: float, group_rss: float) -> Result:
+def summary(direct: Result, group: Result, rss: float, group_rss: float, in_flight: str) -> Result:
     received = direct["received_per_s"]
     server_cpu = cpu_s(direct, "server_cpu_pct")
     return {
+        "in_flight": in_flight,
         "msgs_per_s": received,
         # Nothing delivered: no latency to speak of (0 would read as instant).
         "p50_ms": direct["p50_ms"] if received else None,
@@ -117,39 +135,65 @@ def run_wanglai(args: argparse.Namespace) -> tuple[Result, Result]:
         "server": "`python -m wanglai serve` (bench/server.py), default settings,"
         " OTP limits raised",
     }
-    return summary(direct, group, rss, group_rss), config
+    return summary(direct, group, rss, group_rss, f"{args.window} per user"), config
 
 
-def run_synapse(args: argparse.Namespace) -> tuple[Result, Result]:
-    peer = Synapse(args.peers_dir)
+def run_synapse(args: argparse.Namespace, postgres: bool = False) -> tuple[Result, Result]:
+    peer = Synapse(args.peers_dir, postgres=postgres)
+    name = peer.name
     peer.install()
     out: dict[str, Result] = {}
     rss: dict[str, float] = {}
     config: Result = {}
     for scenario in ("direct", "group"):
         config = peer.configure()
-        peer.start()
-        params = {
-            **common(args),
-            "base": peer.base,
-            "secret": peer.secret,
-            "server_pid": peer.pid,
-            "users": args.users,
-            "members": args.members,
-            "prefix": "bench",
-            "window": args.group_window if scenario == "group" else args.window,
-        }
-        say(f"synapse {scenario}: pid {peer.pid} on {peer.base}")
         try:
+            peer.start()
+            window = args.group_window if scenario == "group" else args.synapse_window
+            cap = 0 if scenario == "group" else args.synapse_max_in_flight
+            params = {
+                **common(args),
+                "warmup": args.synapse_warmup,
+                "base": peer.base,
+                "secret": peer.secret,
+                "server_pid": peer.pid,
+                "also_pids": peer.also_pids,
+                "users": args.users,
+                "members": args.members,
+                "prefix": "bench",
+                "window": window,
+                "max_in_flight": cap,
+            }
+            say(
+                f"{name} {scenario}: pid {peer.pid} on {peer.base}, window {window}"
+                + (f", at most {cap} in flight in all" if cap else "")
+            )
             result = drive("matrix_load.py", scenario, params, args.timeout)
-            rss[scenario] = peak_rss_mb(peer.pid)
+            pids = (peer.pid, *peer.also_pids)
+            rss[scenario] = sum(peak_rss_mb(pid) for pid in pids)
+            result["server_pss_mb_at_end"] = round(sum(pss_mb(pid) for pid in pids), 1)
+            result["server_log"] = peer.log_summary()
         finally:
             peer.stop()
         if scenario == "group":
             result["deliveries_per_s"] = result["received_per_s"]
         out[scenario] = result
     config["version"] = peer.version()
-    return summary(out["direct"], out["group"], rss["direct"], rss["group"]), config
+    cap = args.synapse_max_in_flight
+    config["direct_in_flight"] = (
+        f"{args.synapse_window} in flight per user (--synapse-window)"
+        + (f", at most {cap} in flight over all users (--synapse-max-in-flight)" if cap else "")
+        + f"; Wanglai and ejabberd: {args.window} per user (--window)"
+    )
+    config["warmup"] = (
+        f"{args.synapse_warmup} s before measuring (--synapse-warmup; the others: {args.warmup} s)"
+    )
+    in_flight = f"{args.synapse_window} per user" + (f", ≤ {cap} in all" if cap else "")
+    return summary(out["direct"], out["group"], rss["direct"], rss["group"], in_flight), config
+
+
+def run_synapse_pg(args: argparse.Namespace) -> tuple[Result, Result]:
+    return run_synapse(args, postgres=True)
 
 
 def run_ejabberd(args: argparse.Namespace) -> tuple[Result, Result]:
@@ -188,10 +232,16 @@ def run_ejabberd(args: argparse.Namespace) -> tuple[Result, Result]:
             result["deliveries_per_s"] = result["received_per_s"]
         out[scenario] = result
     config["version"] = peer.version()
-    return summary(out["direct"], out["group"], rss["direct"], rss["group"]), config
+    in_flight = f"{args.window} per user"
+    return summary(out["direct"], out["group"], rss["direct"], rss["group"], in_flight), config
 
 
-RUNNERS = {"wanglai": run_wanglai, "synapse": run_synapse, "ejabberd": run_ejabberd}
+RUNNERS = {
+    "wanglai": run_wanglai,
+    "synapse": run_synapse,
+    "synapse-pg": run_synapse_pg,
+    "ejabberd": run_ejabberd,
+}
 
 
 def ratios(raw: dict[str, Result]) -> dict[str, Result]:
@@ -221,6 +271,7 @@ def ratios(raw: dict[str, Result]) -> dict[str, Result]:
 
 
 ROWS = (
+    ("in_flight", "direct sends in flight", "{}"),
     ("msgs_per_s", "direct msgs/s delivered", "{:,.0f}"),
     ("p50_ms", "direct p50 ms", "{:,.1f}"),
     ("p99_ms", "direct p99 ms", "{:,.1f}"),
@@ -258,7 +309,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--users", type=int, default=1000, help="direct: users, in pairs (1000)")
-    parser.add_argument("--window", type=int, default=8, help="direct: in flight per user (8)")
+    parser.add_argument(
+        "--window", type=int, default=8, help="direct: in flight per user, Wanglai, ejabberd (8)"
+    )
+    parser.add_argument(
+        "--synapse-window",
+        type=int,
+        default=1,
+        help="direct: in flight per user, Synapse (both databases) (1)",
+    )
+    parser.add_argument(
+        "--synapse-max-in-flight",
+        type=int,
+        default=64,
+        help="direct: at most this many sends in flight over all Synapse users (64; 0: no cap)",
+    )
+    parser.add_argument(
+        "--synapse-warmup",
+        type=float,
+        default=20.0,
+        help="Synapse: seconds before measuring (20): its 1,000 long-polls connect slowly",
+    )
     parser.add_argument("--members", type=int, default=100, help="group: members (100)")
     parser.add_argument("--group-window", type=int, default=16, help="group: in flight (16)")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds (60)")

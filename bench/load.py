@@ -80,8 +80,11 @@ def percentile(values: array.array[float], q: float) -> float:
 class Meter:
     """Counters plus server and load-process CPU/RSS across a measurement window."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, also: tuple[int, ...] = ()) -> None:
         self.server_pid = server_pid
+        self.also = also
+        """More server processes, each with its children (e.g. a PostgreSQL cluster's
+        postmaster): their CPU and RSS count as the server's."""
         self.received = 0
         self.acked = 0
         self.sent = 0
@@ -100,9 +103,10 @@ class Meter:
         self.marks[name + ".received"] = self.received
         self.marks[name + ".acked"] = self.acked
         self.marks[name + ".sent"] = self.sent
-        self.marks[name + ".server_cpu"] = cpu_s(self.server_pid)
+        pids = (self.server_pid, *self.also)
+        self.marks[name + ".server_cpu"] = sum(cpu_s(pid) for pid in pids)
         self.marks[name + ".load_cpu"] = own_cpu_s()
-        self.marks[name + ".server_rss"] = rss_kb(self.server_pid)
+        self.marks[name + ".server_rss"] = sum(rss_kb(pid) for pid in pids)
         self.marks[name + ".busy"] = machine_busy_s()
 
     def window(self, start: str = "start", end: str = "end") -> dict[str, Any]:

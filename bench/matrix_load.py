@@ -4,10 +4,17 @@
 
 uvloop + aiohttp, like ``load.py``. Users come from Synapse's shared-secret registration; each
 pair shares a private room (``direct``), or everyone joins one public room (``group``). Every
-user long-polls ``/sync`` (a filter keeps only ``m.room.message`` timeline events, decoded by
-msgspec); a sender keeps ``window`` ``PUT /rooms/{id}/send/m.room.message/{txn}`` requests in
-flight (the answer, with the event id, is the server's acknowledgement). The body carries the
-send time. Prints one ``RESULT {json}`` line like ``load.py``.
+user long-polls ``/sync`` (a filter, uploaded once per user, keeps only ``m.room.message``
+timeline events, decoded by msgspec); a sender keeps ``window``
+``PUT /rooms/{id}/send/m.room.message/{txn}`` requests in flight (the answer, with the event
+id, is the server's acknowledgement). The body carries the send time. Prints one
+``RESULT {json}`` line like ``load.py``.
+
+``max_in_flight`` (0: none) caps the PUTs in flight over all senders: a send loop waits for a
+free slot before it stamps and sends its message, so the latency is the server's (PUT to the
+peer's ``/sync``), not the time a message waited for a slot in the driver. The result also
+carries a per-second ``progress`` of acknowledged and received messages from the moment sending
+starts, and how long the first acknowledgement took (``first_ack_s``).
 """
 
 from __future__ import annotations
@@ -73,13 +80,14 @@ decode_sync = msgspec.json.Decoder(Sync).decode
 
 
 class User:
-    __slots__ = ("auth", "id", "n", "room", "since")
+    __slots__ = ("auth", "filter", "id", "n", "room", "since")
 
     def __init__(self, user_id: str, token: str) -> None:
         self.id = user_id
         self.auth = {"Authorization": f"Bearer {token}"}
         self.room = ""
         self.since = ""
+        self.filter = SYNC_FILTER
         self.n = 0
 
 
@@ -88,11 +96,14 @@ class Driver:
         self.base = p["base"]
         self.client = self.base + "/_matrix/client/v3"
         self.secret = str(p["secret"]).encode()
-        self.meter = Meter(int(p["server_pid"]))
+        self.meter = Meter(int(p["server_pid"]), tuple(int(x) for x in p.get("also_pids", ())))
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.running = True
         self.sending = False
         self.count_own = False
+        cap = int(p.get("max_in_flight", 0))
+        self.cap = asyncio.Semaphore(cap) if cap > 0 else None
+        self.first_ack = 0.0
 
     async def call(
         self, method: str, path: str, body: object = None, user: User | None = None
@@ -125,7 +136,7 @@ class Driver:
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
     async def sync(self, user: User, timeout_ms: int) -> Sync:
-        params = {"filter": SYNC_FILTER, "timeout": str(timeout_ms)}
+        params = {"filter": user.filter, "timeout": str(timeout_ms)}
         if user.since:
             params["since"] = user.since
         async with self.http.get(self.client + "/sync", params=params, headers=user.auth) as r:
@@ -160,21 +171,39 @@ class Driver:
 
     async def send_loop(self, user: User, slot: int) -> None:
         """One of the ``window`` requests a sender keeps in flight."""
-        meter = self.meter
         while self.sending:
-            user.n += 1
-            url = f"{self.client}/rooms/{user.room}/send/m.room.message/{slot}-{user.n}"
-            body = {"msgtype": "m.text", "body": f"{now_ms():.3f}"}
-            meter.sent += 1
-            try:
-                async with self.http.put(url, json=body, headers=user.auth) as r:
-                    await r.read()
-                    if r.status == 200:
-                        meter.acked += 1
-                    else:
-                        meter.error(str(r.status))
-            except aiohttp.ClientError as exc:
-                meter.error(type(exc).__name__)
+            if self.cap is None:
+                await self.send(user, slot)
+                continue
+            async with self.cap:
+                if self.sending:
+                    await self.send(user, slot)
+
+    async def send(self, user: User, slot: int) -> None:
+        meter = self.meter
+        user.n += 1
+        url = f"{self.client}/rooms/{user.room}/send/m.room.message/{slot}-{user.n}"
+        body = {"msgtype": "m.text", "body": f"{now_ms():.3f}"}
+        meter.sent += 1
+        try:
+            async with self.http.put(url, json=body, headers=user.auth) as r:
+                await r.read()
+                if r.status == 200:
+                    meter.acked += 1
+                    if not self.first_ack:
+                        self.first_ack = time.perf_counter()
+                else:
+                    meter.error(str(r.status))
+        except aiohttp.ClientError as exc:
+            meter.error(type(exc).__name__)
+
+    async def progress(self, out: list[list[int]]) -> None:
+        """Every second: [seconds since sending started, acked, received, sent]."""
+        t0 = time.perf_counter()
+        m = self.meter
+        while True:
+            await asyncio.sleep(1.0)
+            out.append([round(time.perf_counter() - t0), m.acked, m.received, m.sent])
 
 
 async def run(scenario: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -217,25 +246,38 @@ async def run(scenario: str, p: dict[str, Any]) -> dict[str, Any]:
 
     async def first(u: User) -> None:
         async with sgate:
+            # Uploaded once, then named by its id, as clients do (an inline filter is parsed
+            # and validated against its JSON schema on every /sync).
+            path = f"/_matrix/client/v3/user/{u.id}/filter"
+            u.filter = (await d.call("POST", path, json.loads(SYNC_FILTER), u))["filter_id"]
             await d.sync(u, 0)
 
     await asyncio.gather(*(first(u) for u in users))
     setup_s = time.perf_counter() - t0
     note(f"  {count} Matrix users ready in {setup_s:.1f} s")
     listeners = [asyncio.create_task(d.listen(u)) for u in users]
+    progress: list[list[int]] = []
+    ticker = asyncio.create_task(d.progress(progress))
     d.sending = True
+    t_send = time.perf_counter()
     loops = [asyncio.create_task(d.send_loop(u, s)) for u in senders for s in range(window)]
     await measure(None, d.meter, p)
     d.sending = False
+    in_flight_at_end = d.meter.sent - d.meter.acked - sum(d.meter.errors.values())
     _, pending = await asyncio.wait(loops, timeout=30)
+    ticker.cancel()
     result = d.meter.window()
     result.update(
         users=count,
         senders=len(senders),
         window=window,
+        max_in_flight=int(p.get("max_in_flight", 0)),
         setup_s=round(setup_s, 1),
+        first_ack_s=round(d.first_ack - t_send, 1) if d.first_ack else None,
+        in_flight_at_end=in_flight_at_end,
         unacked_at_end=len(pending),
         load_cpu_total_s=round(own_cpu_s(), 1),
+        progress=progress,
     )
     d.running = False
     for task in listeners:

@@ -3,14 +3,18 @@
 Nothing of theirs is committed: everything lives under the peers directory (default
 ``bench/peers/``, gitignored). Synapse gets its own venv (``pip install matrix-synapse``), a
 generated config on SQLite plus an override file (loopback listener, rate limits raised, presence
-off); ejabberd comes from Debian's package and runs as its own node with its own config, spool
-(mnesia) and logs, never as the system service. Both listen on 127.0.0.1 only.
+off); as ``synapse-pg`` the same venv (plus ``psycopg2-binary``) runs on a throwaway PostgreSQL
+cluster of its own (``initdb`` in ``synapse-pg/pg``, a unix socket and 127.0.0.1 only, stopped
+with Synapse). ejabberd comes from Debian's package and runs as its own node with its own
+config, spool (mnesia) and logs, never as the system service. All listen on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -41,30 +45,190 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log: P
     raise TimeoutError(f"{url} not answering after {timeout_s} s")
 
 
+def pg_bin() -> Path:
+    """The directory of ``initdb``/``pg_ctl``: on the PATH, else Debian's newest."""
+    found = shutil.which("pg_ctl")
+    if found and shutil.which("initdb"):
+        return Path(found).resolve().parent
+    dirs = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for d in dirs:
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            return d
+    raise RuntimeError("initdb/pg_ctl not found; install PostgreSQL (apt-get install postgresql)")
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster in ``root`` (like ``scripts/pg.sh``): ``initdb`` with trust
+    auth, a unix socket in ``root`` and TCP on 127.0.0.1 only, PostgreSQL's default durability
+    (fsync, synchronous_commit and full_page_writes on). PostgreSQL refuses to run as root, so as
+    root the cluster runs as the ``postgres`` system user."""
+
+    user = "postgres"
+    db = "synapse"
+    SETTINGS = (
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "wal_level",
+        "shared_buffers",
+        "max_connections",
+    )
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = 0
+        self.bin = Path()
+
+    def install(self) -> None:
+        """PostgreSQL from Debian's package when no ``initdb`` is found (as ``scripts/pg.sh``)."""
+        try:
+            pg_bin()
+        except RuntimeError:
+            if os.geteuid() != 0:
+                raise
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], check=True, env=env)
+
+    def _as_pg(self, *cmd: str | Path) -> list[str]:
+        args = [str(c) for c in cmd]
+        return ["runuser", "-u", self.user, "--", *args] if os.geteuid() == 0 else args
+
+    def _run(self, *cmd: str | Path) -> str:
+        out = subprocess.run(
+            self._as_pg(*cmd), cwd="/", capture_output=True, text=True, check=False
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, cmd[:2]))}: {out.stdout}{out.stderr}")
+        return out.stdout
+
+    def start(self) -> None:
+        self.bin = pg_bin()
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam(self.user)
+            except KeyError:
+                subprocess.run(["useradd", "--system", "--no-create-home", self.user], check=True)
+            shutil.chown(self.root, self.user, self.user)
+        self.root.chmod(0o700)
+        self._run(
+            self.bin / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
+        self.port = free_port()
+        conf = (
+            "# written by bench/peers.py\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"port = {self.port}\n"
+            f"unix_socket_directories = '{self.root}'\n"
+            "fsync = on\n"
+            "synchronous_commit = on\n"
+            "full_page_writes = on\n"
+        )
+        (self.data / "postgresql.auto.conf").write_text(conf)
+        log = self.root / "server.log"
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-l", log, "-w", "-t", "60", "start")
+        self._run(
+            self.bin / "createdb",
+            "-h",
+            self.root,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--template=template0",
+            self.db,
+        )
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's; the server processes are its children."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def show(self) -> dict[str, str]:
+        sql = "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)"
+        names = "ARRAY[" + ",".join(f"'{n}'" for n in self.SETTINGS) + "]"
+        rows = self._run(
+            self.bin / "psql",
+            "-h",
+            self.root,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            self.db,
+            "-At",
+            "-F",
+            "\t",
+            "-c",
+            sql % names,
+        )
+        found = {}
+        for row in rows.splitlines():
+            name, setting, unit = [*row.split("\t"), "", ""][:3]
+            found[name] = f"{setting} ({unit})" if unit else setting
+        return found
+
+    def version(self) -> str:
+        return self._run(self.bin / "postgres", "--version").strip()
+
+    def stop(self) -> None:
+        if not (self.data / "postmaster.pid").exists():
+            return
+        subprocess.run(
+            self._as_pg(self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"),
+            cwd="/",
+            capture_output=True,
+            check=False,
+        )
+
+
 class Synapse:
-    """``matrix-synapse`` in ``DIR/synapse/venv``, a fresh data dir per ``start()``."""
+    """``matrix-synapse`` in ``DIR/synapse/venv``, a fresh data dir per ``configure()``; with
+    ``postgres`` (``synapse-pg``) a fresh PostgreSQL cluster per ``configure()`` too."""
 
-    name = "synapse"
-
-    def __init__(self, peers_dir: Path) -> None:
-        self.root = peers_dir / "synapse"
-        self.venv = self.root / "venv"
+    def __init__(self, peers_dir: Path, postgres: bool = False) -> None:
+        self.name = "synapse-pg" if postgres else "synapse"
+        self.venv = peers_dir / "synapse" / "venv"
         self.python = self.venv / "bin" / "python"
+        self.root = peers_dir / self.name
         self.data = self.root / "data"
+        self.pg = Postgres(self.root / "pg") if postgres else None
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.secret = ""
 
     def install(self) -> None:
-        if self.python.exists() and self._has_synapse():
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["python3", "-m", "venv", str(self.venv)], check=True)
-        pip = [str(self.venv / "bin" / "pip"), "install", "-q", "matrix-synapse"]
-        subprocess.run(pip, check=True)
+        pip = str(self.venv / "bin" / "pip")
+        if not (self.python.exists() and self._has("synapse")):
+            self.venv.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["python3", "-m", "venv", str(self.venv)], check=True)
+            subprocess.run([pip, "install", "-q", "matrix-synapse"], check=True)
+        if self.pg is not None:
+            self.pg.install()
+            if not self._has("psycopg2"):
+                subprocess.run([pip, "install", "-q", "psycopg2-binary"], check=True)
 
-    def _has_synapse(self) -> bool:
-        probe = [str(self.python), "-c", "import synapse"]
+    def _has(self, module: str) -> bool:
+        probe = [str(self.python), "-c", f"import {module}"]
         return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
     def version(self) -> str:
@@ -72,6 +236,7 @@ class Synapse:
         return subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
 
     def configure(self) -> dict[str, Any]:
+        self.stop()
         shutil.rmtree(self.data, ignore_errors=True)
         self.data.mkdir(parents=True)
         self.port = free_port()
@@ -131,10 +296,44 @@ class Synapse:
             "rc_delayed_event_mgmt": HUGE,
             "rc_presence": {"per_user": HUGE},
         }
+        config: dict[str, Any] = {
+            "database": "SQLite (Synapse's own file, its default durability)",
+        }
+        if self.pg is not None:
+            self.pg.start()
+            # Synapse's documented example pool (cp_min 5, cp_max 10), over the unix socket.
+            overrides["database"] = {
+                "name": "psycopg2",
+                "args": {
+                    "user": "postgres",
+                    "dbname": self.pg.db,
+                    "host": str(self.pg.root),
+                    "port": self.pg.port,
+                    "cp_min": 5,
+                    "cp_max": 10,
+                },
+            }
+            config = {
+                "database": f"PostgreSQL, a throwaway cluster of its own ({self.pg.version()}):"
+                " initdb -A trust -E UTF8 --locale=C, database created with --encoding=UTF8"
+                " --locale=C --template=template0; Synapse through psycopg2 (psycopg2-binary)"
+                " over the unix socket, pool cp_min 5 / cp_max 10",
+                "postgres_version": self.pg.version(),
+                "postgres_settings": self.pg.show(),
+                "durability": "PostgreSQL's defaults: fsync on, synchronous_commit on,"
+                " full_page_writes on (a PUT is answered after its commit is flushed)",
+                "rss": "peak RSS is the sum of the VmHWM of Synapse's process and of every"
+                " process of the PostgreSQL cluster (postmaster and its children, read at the"
+                " end of the run); shared memory (shared_buffers) touched by several postgres"
+                " processes is counted once per process, so this overstates (idle after"
+                " start-up: Synapse 121 MB, the cluster's 16 processes 236 MB of RSS but 50 MB"
+                " of Pss); detail.*.server_pss_mb_at_end has the Pss sum at the end of each run",
+                "cpu": "server CPU is Synapse's process plus the PostgreSQL cluster's processes",
+            }
         # JSON is YAML: Synapse merges this file over the generated one.
         (self.data / "bench.yaml").write_text(json.dumps(overrides, indent=2))
         return {
-            "database": "SQLite (Synapse's own file, its default durability)",
+            **config,
             "listener": f"127.0.0.1:{self.port}, client API only, HTTP",
             "presence": False,
             "rate_limits": "all rc_* raised to 1,000,000/s",
@@ -172,15 +371,39 @@ class Synapse:
         assert self.proc is not None
         return self.proc.pid
 
+    @property
+    def also_pids(self) -> list[int]:
+        """More server processes to measure: the PostgreSQL postmaster (its children with it)."""
+        return [self.pg.pid] if self.pg is not None else []
+
+    def log_summary(self, top: int = 8) -> dict[str, Any]:
+        """Synapse's log (level WARNING) after start-up: entries per level, and the most
+        frequent kinds (logger and the start of the message, request ids left out)."""
+        log = self.data / "homeserver.log"
+        text = log.read_text(errors="replace").splitlines() if log.exists() else []
+        levels: dict[str, int] = {}
+        kinds: dict[str, int] = {}
+        for line in text:
+            parts = line.split(" - ", 5)
+            if len(parts) < 6 or parts[4] == "main":
+                continue  # a traceback's continuation, or start-up
+            levels[parts[3]] = levels.get(parts[3], 0) + 1
+            message = re.sub(r" at 0x[0-9a-f]+", "", re.sub(r"-[0-9a-f]+\}", "}", parts[5]))
+            kind = f"{parts[3]} {parts[1]}: {message[:90]}"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        frequent = sorted(kinds.items(), key=lambda kv: -kv[1])[:top]
+        return {"levels": levels, "kinds": dict(frequent)}
+
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.pg is not None:
+            self.pg.stop()
 
 
 EJABBERD_YML = """\
