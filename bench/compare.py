@@ -49,20 +49,6 @@ def peak_rss_mb(pid: int) -> float:
     return round(total / 1024, 1)
 
 
-def pss_mb(pid: int) -> float:
-    """The proportional set size (Pss: shared pages split among their users) of the process and
-    its children now, in MB; unlike a sum of RSS it counts shared memory once."""
-    total = 0
-    for one in family(pid):
-        try:
-            for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total / 1024, 1)
-
-
 def drive(script: str, scenario: str, params: Result, timeout_s: float) -> Result:
     proc = subprocess.run(
         [PYTHON, str(BENCH / script), scenario, json.dumps(params)],
@@ -92,6 +78,8 @@ def summary(direct: Result, group: Result, rss: float, group_rss: float, in_flig
         "p50_ms": direct["p50_ms"] if received else None,
         "p99_ms": direct["p99_ms"] if received else None,
         "rss_mb": rss,
+        # sampled every 2 s: shared pages (libraries, PostgreSQL's shared buffers) count once
+        "pss_mb": direct.get("server_pss_peak_mb"),
         "cpu_s": server_cpu,
         "cpu_pct": direct["server_cpu_pct"],
         "cpu_ms_per_msg": (
@@ -171,7 +159,6 @@ def run_synapse(args: argparse.Namespace, postgres: bool = False) -> tuple[Resul
             result = drive("matrix_load.py", scenario, params, args.timeout)
             pids = (peer.pid, *peer.also_pids)
             rss[scenario] = sum(peak_rss_mb(pid) for pid in pids)
-            result["server_pss_mb_at_end"] = round(sum(pss_mb(pid) for pid in pids), 1)
             result["server_log"] = peer.log_summary()
         finally:
             peer.stop()
@@ -265,6 +252,7 @@ def ratios(raw: dict[str, Result]) -> dict[str, Result]:
             "p50_ms": div(peer["p50_ms"], ours["p50_ms"]),
             "p99_ms": div(peer["p99_ms"], ours["p99_ms"]),
             "rss_mb": div(peer["rss_mb"], ours["rss_mb"]),
+            "pss_mb": div(peer.get("pss_mb"), ours.get("pss_mb")),
             "cpu_ms_per_msg": div(peer["cpu_ms_per_msg"], ours["cpu_ms_per_msg"]),
         }
     return out
@@ -276,6 +264,7 @@ ROWS = (
     ("p50_ms", "direct p50 ms", "{:,.1f}"),
     ("p99_ms", "direct p99 ms", "{:,.1f}"),
     ("rss_mb", "server peak RSS MB", "{:,.0f}"),
+    ("pss_mb", "server peak PSS MB", "{:,.0f}"),
     ("cpu_pct", "server CPU % (direct)", "{:,.0f}"),
     ("cpu_ms_per_msg", "server CPU ms / msg", "{:,.3f}"),
     ("driver_cpu_pct", "driver CPU % (direct)", "{:,.0f}"),

@@ -24,7 +24,7 @@ import aiohttp
 import msgspec
 from aiohttp import WSMsgType
 
-from server import cpu_s, machine_busy_s, raise_nofile, rss_kb
+from server import cpu_s, machine_busy_s, pss_kb, raise_nofile, rss_kb
 from users import Api, SmsLog, User, provision
 
 Socket: TypeAlias = "aiohttp.ClientWebSocketResponse[Literal[False]]"
@@ -92,6 +92,12 @@ class Meter:
         self.latencies: array.array[float] = array.array("d")
         self.recording = False
         self.marks: dict[str, float] = {}
+        self.pss_peak_kb = 0
+
+    def sample_pss(self) -> None:
+        """Keep the highest proportional set size of the server processes seen so far."""
+        pss = sum(pss_kb(pid) for pid in (self.server_pid, *self.also))
+        self.pss_peak_kb = max(self.pss_peak_kb, pss)
 
     async def mark(self, api: Api | None, name: str) -> None:
         """Record counters and readings under ``name``; the server's commit counters too when
@@ -138,6 +144,7 @@ class Meter:
                 / seconds
             ),
             "server_rss_mb": round(m[end + ".server_rss"] / 1024, 1),
+            "server_pss_peak_mb": round(self.pss_peak_kb / 1024, 1),
             **commit_stats(m, start, end, seconds),
             "errors": dict(self.errors),
         }
@@ -249,7 +256,11 @@ async def measure(api: Api | None, meter: Meter, p: dict[str, Any]) -> None:
     await asyncio.sleep(float(p["warmup"]))
     await meter.mark(api, "start")
     meter.recording = True
-    await asyncio.sleep(float(p["duration"]))
+    end = time.perf_counter() + float(p["duration"])
+    while (left := end - time.perf_counter()) > 0:
+        meter.sample_pss()  # every 2 s: peak memory with shared pages counted once
+        await asyncio.sleep(min(2.0, left))
+    meter.sample_pss()
     meter.recording = False
     await meter.mark(api, "end")
 

@@ -327,7 +327,8 @@ class Synapse:
                 " end of the run); shared memory (shared_buffers) touched by several postgres"
                 " processes is counted once per process, so this overstates (idle after"
                 " start-up: Synapse 121 MB, the cluster's 16 processes 236 MB of RSS but 50 MB"
-                " of Pss); detail.*.server_pss_mb_at_end has the Pss sum at the end of each run",
+                " of Pss); pss_mb is the peak of the Pss sum, sampled every 2 s while measuring,"
+                " which counts shared pages once",
                 "cpu": "server CPU is Synapse's process plus the PostgreSQL cluster's processes",
             }
         # JSON is YAML: Synapse merges this file over the generated one.

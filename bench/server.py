@@ -72,6 +72,22 @@ def _rss_one(pid: int) -> int:
     return 0
 
 
+def _pss_one(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of the process and its children, in kB: each shared page is
+    split among the processes that map it, so unlike a sum of RSS it counts it once."""
+    return sum(_pss_one(p) for p in family(pid))
+
+
 def rss_kb(pid: int) -> int:
     """Resident memory of the process and its children, in kB."""
     return sum(_rss_one(p) for p in family(pid))
