@@ -31,8 +31,7 @@ def serve(
     port: int = typer.Option(None, help="Port (WANGLAI_PORT, default 8080)"),
 ) -> None:
     """Run the server (SQLite under ./data unless WANGLAI_DATABASE_URL says otherwise)."""
-    from wanglai.app import serve as run
-    from wanglai.logs import setup
+    from wanglai.store import migrate
 
     overrides: dict[str, object] = {}
     if host:
@@ -40,5 +39,10 @@ def serve(
     if port:
         overrides["port"] = port
     settings = Settings.from_env(**overrides)
+    # a fresh database is migrated by a child process while this one imports the server
+    migration = migrate.begin_apart(settings.database_url)
+    from wanglai.app import serve as run
+    from wanglai.logs import setup
+
     setup(json_lines=settings.log_json, level=logging.INFO)
-    run(settings)
+    run(settings, migration)

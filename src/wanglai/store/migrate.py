@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0006_interworking"
+"""The newest revision (checked by the tests against the version files): a database at it
+needs no migration, which is found out without importing Alembic."""
 
 
 def _config() -> Any:
@@ -88,19 +91,44 @@ def upgrade(url: str, known_head: str | None = None) -> None:
         engine.dispose()
 
 
-def upgrade_apart(url: str, known_head: str | None = None) -> None:
-    """:func:`upgrade` in a short-lived child process when there is anything to do.
+class Apart:
+    """A migration running in a child process (or nothing to run); :meth:`wait` for it."""
+
+    def __init__(self, url: str, process: subprocess.Popen[str] | None) -> None:
+        self.url = url
+        self.process = process
+
+    def wait(self) -> None:
+        """Return once the database is at the head; ``RuntimeError`` with the child's error
+        output if the migration failed."""
+        if self.process is None:
+            return
+        _, err = self.process.communicate()
+        if self.process.returncode != 0:
+            lines = err.strip().splitlines()
+            last = lines[-1] if lines else f"exit status {self.process.returncode}"
+            raise RuntimeError(f"migrating {self.url} failed: {last}")
+
+
+def begin_apart(url: str, known_head: str | None = HEAD) -> Apart:
+    """Start :func:`upgrade` in a short-lived child process if there is anything to do.
 
     Alembic and SQLAlchemy take ~26 MB of a process once imported and the server never needs
-    them again, so a server that has to migrate lets a child do it and does not keep them.
-    Raises ``RuntimeError`` with the child's error output if the migration fails.
+    them again, so a server that has to migrate lets a child do it and does not keep them. The
+    child runs while the server imports and builds itself; ``wait`` before using the database.
     """
     if known_head is not None and current(url) == known_head:
-        return
+        return Apart(url, None)
     code = "import sys; from wanglai.store.migrate import upgrade; upgrade(sys.argv[1])"
-    done = subprocess.run(
-        [sys.executable, "-c", code, url], capture_output=True, text=True, check=False
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        raise RuntimeError(f"migrating {url} failed: {lines[-1] if lines else done.returncode}")
+    return Apart(url, process)
+
+
+def upgrade_apart(url: str, known_head: str | None = HEAD) -> None:
+    """:func:`begin_apart` and wait for it."""
+    begin_apart(url, known_head).wait()
