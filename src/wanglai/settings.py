@@ -51,7 +51,7 @@ class Settings:
     log_json: bool = False
     write_process: bool = False
     """SQLite: commit message batches in a second process (``store/write_process.py``)."""
-    sqlite_cache_mb: int = 8
+    sqlite_cache_mb: int = 16
     """SQLite: the page cache of each of the server's connections, in MiB."""
     trust_proxy: bool = False
     """Take the client address from X-Forwarded-For (set it behind a reverse proxy only)."""
@@ -148,7 +148,7 @@ class Settings:
             "log_json": env.get("WANGLAI_LOG_JSON", "") in ("1", "true"),
             "trust_proxy": env.get("WANGLAI_TRUST_PROXY", "") in ("1", "true"),
             "write_process": env.get("WANGLAI_WRITE_PROCESS", "1") in ("1", "true"),
-            "sqlite_cache_mb": _int("WANGLAI_SQLITE_CACHE_MB", 8),
+            "sqlite_cache_mb": _int("WANGLAI_SQLITE_CACHE_MB", 16),
             "send_buffer_bytes": _int("WANGLAI_SEND_BUFFER_BYTES", 1 << 20),
             "max_devices": _int("WANGLAI_MAX_DEVICES", 6),
             "max_body_bytes": _int("WANGLAI_MAX_BODY_BYTES", 64 * 1024),

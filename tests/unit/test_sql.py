@@ -4,8 +4,9 @@ import sqlite3
 
 import pytest
 
-from wanglai.store.database import _pg_text, _run_sqlite, _sqlite_params, _sqlite_text
+from wanglai.store.database import _pg_text
 from wanglai.store.sql import Op, Row, Values, all_rows, execute, one
+from wanglai.store.sqlite_run import _run_sqlite, _sqlite_params, _sqlite_text
 
 
 def test_list_parameters_expand_for_sqlite() -> None:

@@ -18,12 +18,22 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from wanglai.store.sql import Op, Stmt, Values, batch_variant, is_portable
+from wanglai.store.sql import Op, Stmt, Values, is_portable
+from wanglai.store.sqlite_run import (
+    Callback as Callback,
+)
+from wanglai.store.sqlite_run import (
+    _batch_op,
+    _commit_sqlite,
+    _Job,
+    _run_sqlite,
+    _sqlite_connect,
+)
 
 if TYPE_CHECKING:
     from wanglai.store.write_process import WriteProcess
@@ -34,26 +44,6 @@ log = logging.getLogger("wanglai.store")
 OpFn = Callable[..., Op[Any]]
 Outcomes = list[tuple["_Job[Any]", bool, Any]]
 BatchObserver = Callable[[int, float], None]
-
-
-Callback = Callable[[bool, Any], None]
-"""Called on the event loop with (True, result) or (False, exception) once a write is settled."""
-
-
-class _Job(Generic[T]):
-    __slots__ = ("args", "callback", "fn", "future")
-
-    def __init__(
-        self,
-        fn: Callable[..., Op[T]],
-        args: tuple[Any, ...],
-        future: asyncio.Future[T] | None,
-        callback: Callback | None = None,
-    ):
-        self.fn = fn
-        self.args = args
-        self.future = future
-        self.callback = callback
 
 
 class Database:
@@ -108,79 +98,6 @@ class Database:
 
 
 # ---------------------------------------------------------------- SQLite
-
-
-@lru_cache(maxsize=4096)
-def _sqlite_text(sql: str, shape: tuple[int, ...]) -> str:
-    """Expand ``= ANY(?)`` into ``IN (?, …)``; ``shape`` gives each list parameter's length."""
-    if not shape:
-        return sql
-    parts = sql.split("?")
-    out = [parts[0]]
-    list_index = 0
-    for i, part in enumerate(parts[1:]):
-        length = shape[i] if i < len(shape) else -1
-        if length >= 0:
-            head = out[-1]
-            cut = head.rstrip()
-            if not cut.upper().endswith("= ANY("):
-                raise ValueError(f"list parameter {i} must be written '= ANY(?)': {sql}")
-            out[-1] = cut[: -len("= ANY(")] + "IN ("
-            out.append(", ".join("?" * length) if length else "NULL")
-            list_index += 1
-        else:
-            out.append("?")
-        out.append(part)
-    return "".join(out)
-
-
-def _sqlite_params(params: Sequence[Any]) -> tuple[str, tuple[int, ...], list[Any]]:
-    shape: list[int] = []
-    flat: list[Any] = []
-    has_list = False
-    for p in params:
-        if isinstance(p, Values):
-            has_list = True
-            shape.append(len(p))
-            flat.extend(p)
-        else:
-            shape.append(-1)
-            flat.append(p)
-    return ("", tuple(shape) if has_list else (), flat)
-
-
-def _run_sqlite(conn: sqlite3.Connection, fn: Callable[..., Op[T]], args: tuple[Any, ...]) -> T:
-    gen = fn(*args)
-    result: Any = None
-    try:
-        while True:
-            stmt: Stmt = gen.send(result)
-            if stmt.mode == "many":
-                conn.executemany(stmt.sql, stmt.params)
-                result = None
-                continue
-            _, shape, flat = _sqlite_params(stmt.params)
-            cur = conn.execute(_sqlite_text(stmt.sql, shape), flat)
-            if stmt.mode == "exec":
-                result = cur.rowcount
-            elif stmt.mode == "one":
-                result = cur.fetchone()
-                cur.close()
-            else:
-                result = cur.fetchall()
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
-def _sqlite_connect(path: str, cache_mb: int = 8) -> sqlite3.Connection:
-    """A connection as every part of the server uses it; ``cache_mb`` is its page cache (the
-    operating system's file cache sits behind it, so a small one mostly saves memory)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
-    return conn
 
 
 class _Lane:
@@ -273,22 +190,6 @@ class _Lane:
         self._loop.call_soon_threadsafe(_settle, outcomes)
 
 
-def _commit_sqlite(
-    conn: sqlite3.Connection, batch: list[_Job[Any]]
-) -> list[tuple[_Job[Any], bool, Any]]:
-    """Run a batch in one transaction; if anything in it fails, run each write alone."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        results = _run_sqlite(conn, _batch_op, (batch,))
-        conn.execute("COMMIT")
-        return results
-    except Exception as exc:
-        conn.execute("ROLLBACK")
-        if len(batch) == 1:
-            return [(batch[0], False, exc)]
-    return [_alone_sqlite(conn, job) for job in batch]
-
-
 class SqliteDatabase(Database):
     """SQLite in WAL mode: group-commit writers, a small pool of reader threads, and a thread
     for checkpoints.
@@ -308,7 +209,7 @@ class SqliteDatabase(Database):
         readers: int = 2,
         checkpoint_s: float = 0.5,
         write_process: bool = False,
-        cache_mb: int = 8,
+        cache_mb: int = 16,
     ) -> None:
         super().__init__()
         if cache_mb < 1:
@@ -375,7 +276,7 @@ class SqliteDatabase(Database):
         self._readers.shutdown(wait=True)
 
     def _checkpoint_loop(self) -> None:
-        conn = _sqlite_connect(self.path, self.cache_mb)
+        conn = _sqlite_connect(self.path, 1)  # it copies the WAL into the file, reads nothing
         try:
             while not self._stopping.wait(self.checkpoint_s):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -410,42 +311,6 @@ class SqliteDatabase(Database):
             self._remote.enqueue(job)
         else:
             self._lane.enqueue(job)
-
-
-def _alone_sqlite(conn: sqlite3.Connection, job: _Job[Any]) -> tuple[_Job[Any], bool, Any]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        value = _run_sqlite(conn, job.fn, job.args)
-    except Exception as exc:
-        conn.execute("ROLLBACK")
-        return (job, False, exc)
-    conn.execute("COMMIT")
-    return (job, True, value)
-
-
-def _batch_op(batch: list[_Job[Any]]) -> Op[list[tuple[_Job[Any], bool, Any]]]:
-    """Everything a batch does, as one query function: neighbouring calls of a query that has a
-    set-wise variant (see ``store.sql.batched``) run together through that variant."""
-    results: list[tuple[_Job[Any], bool, Any]] = []
-    i = 0
-    while i < len(batch):
-        job = batch[i]
-        many_fn = batch_variant(job.fn)
-        if many_fn is None:
-            value = yield from job.fn(*job.args)
-            results.append((job, True, value))
-            i += 1
-            continue
-        j = i + 1
-        while j < len(batch) and batch[j].fn is job.fn:
-            j += 1
-        group = batch[i:j]
-        outcomes = yield from many_fn([g.args[0] for g in group])
-        results.extend(
-            (g, not isinstance(o, Exception), o) for g, o in zip(group, outcomes, strict=True)
-        )
-        i = j
-    return results
 
 
 def _settle(outcomes: list[tuple[_Job[Any], bool, Any]]) -> None:
@@ -604,7 +469,7 @@ def _retryable(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) in _RETRYABLE
 
 
-def connect(url: str, write_process: bool = False, sqlite_cache_mb: int = 8) -> Database:
+def connect(url: str, write_process: bool = False, sqlite_cache_mb: int = 16) -> Database:
     """Build the driver for a ``sqlite:///path`` or ``postgresql://…`` URL."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]

@@ -28,7 +28,7 @@ Done = Callable[[list[tuple[Any, bool, Any]]], None]
 
 def _serve(path: str, cache_mb: int, pipe: Connection) -> None:
     """The child: receive batches of (query, args), commit each batch, send back outcomes."""
-    from wanglai.store.database import _commit_sqlite, _Job, _sqlite_connect
+    from wanglai.store.sqlite_run import _commit_sqlite, _Job, _sqlite_connect
 
     conn = _sqlite_connect(path, cache_mb)
     conn.execute("PRAGMA wal_autocheckpoint=0")  # the parent's checkpoint thread does it
@@ -70,7 +70,7 @@ class WriteProcess:
     batch's outcomes, in order, and calls its ``done``. So the child commits batch N+1 while
     the parent is still pickling N+2 and settling N."""
 
-    def __init__(self, path: str, cache_mb: int = 8, depth: int = 2) -> None:
+    def __init__(self, path: str, cache_mb: int = 16, depth: int = 2) -> None:
         self.path = path
         self.cache_mb = cache_mb
         self._pipe: Connection | None = None
