@@ -74,3 +74,9 @@ def test_an_empty_database_has_no_revision(db_url: str) -> None:
     assert migrate.current(db_url) is None
     migrate.upgrade(db_url, SCHEMA_HEAD)
     assert migrate.current(db_url) == SCHEMA_HEAD
+
+
+def test_an_unsupported_database_url_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        migrate.upgrade_apart(f"mysql://{tmp_path}/x")
+    assert list(tmp_path.iterdir()) == []

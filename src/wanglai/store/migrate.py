@@ -64,7 +64,9 @@ def current(url: str) -> str | None:
     """The database's revision, read with the plain driver (``None``: not migrated yet)."""
     if url.startswith("sqlite:///"):
         return _sqlite_current(url)
-    return _postgres_current(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return _postgres_current(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://…")
 
 
 def upgrade(url: str, known_head: str | None = None) -> None:
