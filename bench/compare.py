@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from peers import Ejabberd, Synapse
-from run import git, machine, run_load, say
-from server import PYTHON, ROOT, Server, family
+from run import drive, git, machine, run_load, say
+from server import Server, peak_rss_kb
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "results" / "compare.json"
@@ -38,30 +37,7 @@ Result = dict[str, Any]
 
 def peak_rss_mb(pid: int) -> float:
     """The peak resident memory (VmHWM) of the server process and its children, in MB."""
-    total = 0
-    for one in family(pid):
-        try:
-            for line in Path(f"/proc/{one}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total / 1024, 1)
-
-
-def drive(script: str, scenario: str, params: Result, timeout_s: float) -> Result:
-    proc = subprocess.run(
-        [PYTHON, str(BENCH / script), scenario, json.dumps(params)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        timeout=timeout_s,
-        check=False,
-    )
-    for line in proc.stdout.decode().splitlines():
-        if line.startswith("RESULT "):
-            result: Result = json.loads(line[len("RESULT ") :])
-            return result
-    raise RuntimeError(f"{script} {scenario} exited {proc.returncode} without a result")
+    return round(peak_rss_kb(pid) / 1024, 1)
 
 
 def cpu_s(out: Result, key: str) -> float:

@@ -571,20 +571,30 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def main(name: str, params: dict[str, Any]) -> None:
-    raise_nofile()
+def process_main(run: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]) -> None:
+    """``python bench/SCRIPT.py SCENARIO PARAMS``: run one scenario under uvloop and print its
+    ``RESULT {json}`` line (what ``run.drive`` reads)."""
+
+    async def main() -> None:
+        raise_nofile()
+        result = await run(sys.argv[1], json.loads(sys.argv[2]))
+        print("RESULT " + json.dumps(result), flush=True)
+        # Thousands of sockets close with the process; closing each politely would only add
+        # noise (and the server's handling of it is not what is measured).
+        os._exit(0)
+
+    import uvloop
+
+    uvloop.run(main())
+
+
+async def run(name: str, params: dict[str, Any]) -> dict[str, Any]:
     from money import SCENARIOS as MONEY
     from radio import SCENARIOS as RADIO
     from wire import SCENARIOS as WIRE
 
-    result = await {**SCENARIOS, **MONEY, **WIRE, **RADIO}[name](params)
-    print("RESULT " + json.dumps(result), flush=True)
-    # Thousands of sockets close with the process; closing each politely would only add noise
-    # (and the server's handling of it is not what is measured).
-    os._exit(0)
+    return await {**SCENARIOS, **MONEY, **WIRE, **RADIO}[name](params)
 
 
 if __name__ == "__main__":
-    import uvloop
-
-    uvloop.run(main(sys.argv[1], json.loads(sys.argv[2])))
+    process_main(run)

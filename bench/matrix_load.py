@@ -24,16 +24,13 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
-import sys
 import time
 from typing import Any
 
 import aiohttp
 import msgspec
 
-from load import Meter, measure, note, now_ms, own_cpu_s
-from server import raise_nofile
+from load import Meter, measure, note, now_ms, own_cpu_s, process_main
 
 SYNC_FILTER = json.dumps(
     {
@@ -285,14 +282,5 @@ async def run(scenario: str, p: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-async def main(scenario: str, params: dict[str, Any]) -> None:
-    raise_nofile()
-    result = await run(scenario, params)
-    print("RESULT " + json.dumps(result), flush=True)
-    os._exit(0)
-
-
 if __name__ == "__main__":
-    import uvloop
-
-    uvloop.run(main(sys.argv[1], json.loads(sys.argv[2])))
+    process_main(run)

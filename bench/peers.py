@@ -513,17 +513,20 @@ class Ejabberd:
         )
         return out.stdout.strip()
 
-    def ctl(self, *args: str, check: bool = True) -> str:
-        cmd = [
-            "ejabberdctl",
+    def _dirs(self) -> list[str]:
+        """Where ``ejabberdctl`` finds this node's configuration, database and logs."""
+        root = self.root
+        return [
             "--config-dir",
-            str(self.root),
+            str(root),
             "--spool",
-            str(self.root / "db"),
+            str(root / "db"),
             "--logs",
-            str(self.root / "logs"),
-            *args,
+            str(root / "logs"),
         ]
+
+    def ctl(self, *args: str, check: bool = True) -> str:
+        cmd = ["ejabberdctl", *self._dirs(), *args]
         out = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, check=False)
         if check and out.returncode != 0:
             raise RuntimeError(f"{' '.join(args)}: {out.stdout}{out.stderr}")
@@ -567,12 +570,7 @@ class Ejabberd:
                     f"--regid={self.user}",
                     "--init-groups",
                     "ejabberdctl",
-                    "--config-dir",
-                    str(self.root),
-                    "--spool",
-                    str(self.root / "db"),
-                    "--logs",
-                    str(self.root / "logs"),
+                    *self._dirs(),
                     "foreground",
                 ],
                 cwd=self.root,

@@ -54,6 +54,22 @@ TARGETS: dict[str, tuple[float, str]] = {
 Result = dict[str, Any]
 
 
+def drive(script: str, scenario: str, params: Result, timeout_s: float) -> Result:
+    """Run ``bench/SCRIPT SCENARIO PARAMS`` in its own process; returns its ``RESULT`` line."""
+    proc = subprocess.run(
+        [PYTHON, str(BENCH / script), scenario, json.dumps(params)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        timeout=timeout_s,
+        check=False,
+    )
+    for line in proc.stdout.decode().splitlines():
+        if line.startswith("RESULT "):
+            result: Result = json.loads(line[len("RESULT ") :])
+            return result
+    raise RuntimeError(f"{script} {scenario} exited {proc.returncode} without a result")
+
+
 def run_load(server: Server, scenario: str, params: dict[str, Any], timeout_s: float) -> Result:
     """Run one scenario in a separate load process against ``server``; returns its result."""
     full = {
@@ -63,22 +79,10 @@ def run_load(server: Server, scenario: str, params: dict[str, Any], timeout_s: f
         **params,
     }
     say(f"  server pid {server.pid} on {server.base}, data {server.data_dir}")
-    proc = subprocess.run(
-        [PYTHON, str(BENCH / "load.py"), scenario, json.dumps(full)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=None,
-        timeout=timeout_s,
-        check=False,
-    )
-    for line in proc.stdout.decode().splitlines():
-        if line.startswith("RESULT "):
-            result: Result = json.loads(line[len("RESULT ") :])
-            return result
-    raise RuntimeError(
-        f"load process for {scenario} exited {proc.returncode} without a result;"
-        f" server log:\n{server.log_tail()}"
-    )
+    try:
+        return drive("load.py", scenario, full, timeout_s)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}; server log:\n{server.log_tail()}") from None
 
 
 def say(text: str) -> None:

@@ -62,20 +62,12 @@ def family(pid: int) -> list[int]:
     return pids
 
 
-def _rss_one(pid: int) -> int:
+def _proc_kb(pid: int, name: str, field: str) -> int:
+    """A ``kB`` line of ``/proc/PID/NAME`` (``status``: ``VmRSS``, ``VmHWM``; ``smaps_rollup``:
+    ``Pss``), 0 if the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _pss_one(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -85,12 +77,17 @@ def _pss_one(pid: int) -> int:
 def pss_kb(pid: int) -> int:
     """Proportional set size of the process and its children, in kB: each shared page is
     split among the processes that map it, so unlike a sum of RSS it counts it once."""
-    return sum(_pss_one(p) for p in family(pid))
+    return sum(_proc_kb(p, "smaps_rollup", "Pss") for p in family(pid))
+
+
+def peak_rss_kb(pid: int) -> int:
+    """Peak resident memory (VmHWM) of the process and its children, in kB."""
+    return sum(_proc_kb(p, "status", "VmHWM") for p in family(pid))
 
 
 def rss_kb(pid: int) -> int:
     """Resident memory of the process and its children, in kB."""
-    return sum(_rss_one(p) for p in family(pid))
+    return sum(_proc_kb(p, "status", "VmRSS") for p in family(pid))
 
 
 def _cpu_one(pid: int) -> float:

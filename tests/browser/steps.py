@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -92,20 +90,6 @@ async def befriend(users: Users, phone_a: str, phone_b: str) -> tuple[Client, in
     incoming = (await b.friend_requests())["incoming"]
     await b.accept_friend(incoming[0]["id"])
     return a, a_id, b, b_id
-
-
-def credit(server: Server, phone: str, fen: int) -> None:
-    """``wanglai admin wallet credit`` against the running server's database."""
-    command = ["wallet", "credit", phone, str(fen), "--reason", "browser test"]
-    done = subprocess.run(
-        [sys.executable, "-m", "wanglai", "admin", *command],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def png(width: int = 16, height: int = 12) -> bytes:

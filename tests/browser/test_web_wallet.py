@@ -15,7 +15,7 @@ from tests.e2e.conftest import Server, Users
 from tests.e2e.test_funding import SandboxProcess
 
 from .conftest import Web
-from .steps import PIN, befriend, bounded, credit, open_direct_chat, sel, two_logged_in
+from .steps import PIN, befriend, bounded, open_direct_chat, sel, two_logged_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
@@ -48,7 +48,7 @@ async def test_top_up_transfer_card_and_merchant_code(
 ) -> None:
     alice_phone, bob_phone, shop_phone = users.phone(), users.phone(), users.phone()
     alice_sdk, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
-    await asyncio.to_thread(credit, server, alice_phone, 10_000)
+    await asyncio.to_thread(server.credit, alice_phone, 10_000, "browser test")
     await alice_sdk.set_pin(PIN)
     shop = await users.login(shop_phone, device="browser-test-sdk")
     merchant = await shop._call("POST", "/v1/merchants", dict, body={"name": "Tea shop"})

@@ -65,6 +65,22 @@ class Server:
         self.last_exit: int | None = None
         """The exit status of the last process stopped (-9 after a kill)."""
 
+    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``wanglai admin ARGS`` against this server's database."""
+        return subprocess.run(
+            [sys.executable, "-m", "wanglai", "admin", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def credit(self, phone: str, fen: int, reason: str = "test") -> None:
+        """``wanglai admin wallet credit``: money into a wallet, as an operator would."""
+        done = self.admin("wallet", "credit", phone, str(fen), "--reason", reason)
+        assert done.returncode == 0, done.stdout + done.stderr
+
     @property
     def log_path(self) -> Path:
         return self.data_dir / "server.log"

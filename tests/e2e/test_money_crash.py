@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,17 +25,6 @@ FUNDS = 1_000_000
 @pytest.fixture(params=["sqlite", "postgres"])
 def e2e_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from database_for(request, request.param)
-
-
-def admin(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wanglai", "admin", *args],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def call(
@@ -70,10 +58,7 @@ async def test_kill_9_during_transfers_loses_nothing_and_doubles_nothing(
                 {"strangers": True, "pin_free_limit": 10_000},
             )
             assert status == 200, body
-            done = admin(
-                server, "wallet", "credit", f"+861370000{i:04d}", str(FUNDS), "--reason", "test"
-            )
-            assert done.returncode == 0, done.stderr + done.stdout
+            server.credit(f"+861370000{i:04d}", FUNDS)
         plan = [
             {
                 "id": p["id"],
@@ -106,7 +91,7 @@ async def test_kill_9_during_transfers_loses_nothing_and_doubles_nothing(
         assert len(made) >= 200, "the load did not get going: " + server.log()[-3000:]
 
         server.start()
-        check = admin(server, "ledger", "check")
+        check = server.admin("ledger", "check")
         assert check.returncode == 0, check.stdout + check.stderr
 
         tokens = {int(p["id"]): str(p["token"]) for p in people}  # type: ignore[call-overload]
@@ -140,5 +125,5 @@ async def test_kill_9_during_transfers_loses_nothing_and_doubles_nothing(
             assert wallet["available"] >= 0  # type: ignore[operator]
             total += int(wallet["balance"])  # type: ignore[call-overload]
         assert total == FUNDS * PAYERS
-        check = admin(server, "ledger", "check")
+        check = server.admin("ledger", "check")
         assert check.returncode == 0, check.stdout + check.stderr

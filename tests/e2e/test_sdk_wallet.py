@@ -3,9 +3,6 @@ accepted, a retry under the same key, a red packet claimed, and refusals as ApiE
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from wanglai.client import ApiError
@@ -13,25 +10,12 @@ from wanglai.client import ApiError
 from .conftest import Server, Users
 
 
-def credit(server: Server, phone: str, amount: int) -> None:
-    command = ["wallet", "credit", phone, str(amount), "--reason", "sdk test"]
-    done = subprocess.run(
-        [sys.executable, "-m", "wanglai", "admin", *command],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 async def test_wallet_through_the_sdk(server: Server, users: Users) -> None:
     phone = users.phone()
     alice = await users.open_to_anyone(phone)
     bob = await users.open_to_anyone()
     bob_id = (await bob.me()).id
-    credit(server, phone, 10_000)
+    server.credit(phone, 10_000, "sdk test")
     await alice.set_pin("135790")
     await bob.wallet_settings(strangers=True)
 

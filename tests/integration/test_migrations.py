@@ -40,11 +40,11 @@ def test_migrated_database_matches_the_declared_schema(db_url: str) -> None:
 
 
 def test_a_child_process_migrates_and_the_caller_never_imports_alembic(db_url: str) -> None:
-    """``upgrade_apart`` (what ``wanglai serve`` runs first) leaves Alembic and SQLAlchemy
+    """``begin_apart`` (what ``wanglai serve`` runs first) leaves Alembic and SQLAlchemy
     out of the server's memory, whether it has anything to do or not."""
     code = (
         "import sys; from wanglai.store import migrate;"
-        " migrate.upgrade_apart(sys.argv[1], sys.argv[2]);"
+        " migrate.begin_apart(sys.argv[1], sys.argv[2]).wait();"
         " print(migrate.current(sys.argv[1]), 'alembic' in sys.modules,"
         " 'sqlalchemy' in sys.modules)"
     )
@@ -66,7 +66,7 @@ def test_a_failed_migration_in_the_child_is_an_error_naming_the_database(
     blocker.write_text("a file where the data directory should be")
     url = f"sqlite:///{blocker}/wanglai.db"
     with pytest.raises(RuntimeError, match=r"migrating sqlite:///.*failed"):
-        migrate.upgrade_apart(url, SCHEMA_HEAD)
+        migrate.begin_apart(url, SCHEMA_HEAD).wait()
     assert blocker.read_text() == "a file where the data directory should be"
 
 
@@ -78,5 +78,5 @@ def test_an_empty_database_has_no_revision(db_url: str) -> None:
 
 def test_an_unsupported_database_url_is_refused_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsupported database URL"):
-        migrate.upgrade_apart(f"mysql://{tmp_path}/x")
+        migrate.begin_apart(f"mysql://{tmp_path}/x").wait()
     assert list(tmp_path.iterdir()) == []

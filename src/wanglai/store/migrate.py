@@ -129,8 +129,3 @@ def begin_apart(url: str, known_head: str | None = HEAD) -> Apart:
         text=True,
     )
     return Apart(url, process)
-
-
-def upgrade_apart(url: str, known_head: str | None = HEAD) -> None:
-    """:func:`begin_apart` and wait for it."""
-    begin_apart(url, known_head).wait()
