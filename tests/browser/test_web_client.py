@@ -16,7 +16,6 @@ from .steps import (
     PIN,
     befriend,
     bounded,
-    credit,
     friends_in_their_chat,
     messages,
     open_contacts,
@@ -177,7 +176,7 @@ async def fill_if_editable(page: Page, selector: str, value: str) -> None:
 async def test_a_red_packet_is_sent_and_opened(web: Web, server: Server, users: Users) -> None:
     alice_phone, bob_phone = users.phone(), users.phone()
     alice_sdk, alice_id, _, bob_id = await befriend(users, alice_phone, bob_phone)
-    await asyncio.to_thread(credit, server, alice_phone, 10_000)
+    await asyncio.to_thread(server.credit, alice_phone, 10_000, "browser test")
     await alice_sdk.set_pin(PIN)
     alice, bob = await two_logged_in(web, server, alice_phone, bob_phone)
     await open_direct_chat(alice, bob_id)
